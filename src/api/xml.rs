@@ -1,0 +1,1 @@
+//! DataContractSerializer-compatible XML for the API's DTOs (being written).

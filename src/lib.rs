@@ -1,0 +1,8 @@
+//! sessiond: a live, in-memory projection of every active telephony session, folded from
+//! the platform's call and member events and served as Evo Voice's `GetActiveSessions` API.
+
+pub mod api;
+pub mod events;
+pub mod model;
+pub mod projection;
+pub mod time;

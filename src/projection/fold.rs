@@ -1,0 +1,469 @@
+//! The fold: applies validated events, in the order one source delivers them, to the
+//! projection. It is a pure function of its input: every notion of time comes from the
+//! events' `occurred_at` and the watermark, never from a clock, so the same events always
+//! give the same state and evict the same sessions at the same point.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::session::{Change, Session};
+use super::Projection;
+use crate::events::{Event, EventKind, SessionId, Started};
+use crate::time::EventTime;
+
+/// The fold's event-time windows (event-model.md's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldConfig {
+    /// How long an ended session is remembered so late events cannot resurrect it.
+    pub tombstone_retention: Duration,
+    /// A session with no event for longer than this is evicted (its end was lost).
+    pub max_idle: Duration,
+    /// A pending session whose `SessionStarted` has not come within this is dropped.
+    pub orphan_ttl: Duration,
+}
+
+impl Default for FoldConfig {
+    fn default() -> Self {
+        Self {
+            tombstone_retention: Duration::from_secs(10 * 60),
+            max_idle: Duration::from_secs(12 * 60 * 60),
+            orphan_ttl: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// Where a record came from: a stream (a topic partition, or the event-log file) and its
+/// offset in it. Offsets only grow within a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// The source's number for the stream.
+    pub stream: u32,
+    /// The record's offset (or line number) in the stream.
+    pub offset: i64,
+}
+
+/// Why the fold did not apply an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// Its position or event id was applied to the session before (redelivery), or it is
+    /// a second `SessionStarted`.
+    Duplicate,
+    /// It came after the session ended.
+    Late,
+    /// A member event naming a member the session does not have.
+    UnknownMember,
+}
+
+impl SkipReason {
+    /// A short, stable label for counters and traces.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::Late => "late",
+            Self::UnknownMember => "unknown_member",
+        }
+    }
+}
+
+/// What the fold did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event changed an active session (or started or ended one).
+    Applied,
+    /// The session has not started yet: the event waits on the pending session.
+    Buffered,
+    /// The event was not applied.
+    Skipped(SkipReason),
+}
+
+/// Counters of what the fold has done, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldStats {
+    /// Events applied, by kind name (buffered events count when they apply).
+    pub applied: BTreeMap<&'static str, u64>,
+    /// Events not applied, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// Sessions evicted after `max_idle` with no event.
+    pub evicted_idle: u64,
+    /// Pending sessions dropped after `orphan_ttl`.
+    pub orphaned_sessions: u64,
+    /// Events dropped with those pending sessions.
+    pub orphaned_events: u64,
+    /// Tombstones forgotten after `tombstone_retention`.
+    pub tombstones_expired: u64,
+}
+
+/// The fold's bookkeeping for one session, private to the writer.
+#[derive(Debug)]
+struct Book {
+    phase: Phase,
+    /// The highest offset applied per stream: a record at or below it is a redelivery.
+    positions: Vec<Position>,
+    event_ids: HashSet<String>,
+    last_event_at: EventTime,
+    /// The (occurred_at, event_id, actor) that set `lastModifiedBy`: the greatest wins, so
+    /// the result does not depend on how the two topics interleaved.
+    modified_by_stamp: Option<(EventTime, Option<String>, String)>,
+    owners: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Events arrived before `SessionStarted`; they apply when it comes.
+    Pending { since: EventTime, events: Vec<Event> },
+    Active,
+    /// A tombstone: the session ended or was evicted; late events are dropped.
+    Ended,
+}
+
+impl Book {
+    fn new(at: EventTime, phase: Phase) -> Self {
+        Self {
+            phase,
+            positions: Vec::new(),
+            event_ids: HashSet::new(),
+            last_event_at: at,
+            modified_by_stamp: None,
+            owners: Vec::new(),
+        }
+    }
+
+    /// Records the event as seen; false if it was seen before.
+    fn remember(&mut self, event: &Event, position: Position) -> bool {
+        match self.positions.iter_mut().find(|p| p.stream == position.stream) {
+            Some(p) if p.offset >= position.offset => return false,
+            Some(p) => p.offset = position.offset,
+            None => self.positions.push(position),
+        }
+        match &event.event_id {
+            Some(id) => self.event_ids.insert(id.clone()),
+            None => true,
+        }
+    }
+}
+
+/// The single writer of a [`Projection`].
+#[derive(Debug)]
+pub struct Fold {
+    config: FoldConfig,
+    projection: Arc<Projection>,
+    books: HashMap<SessionId, Book>,
+    watermark: Option<EventTime>,
+    /// Active sessions by last event time, pending ones by first, tombstones by end: the
+    /// next to expire is always first.
+    idle_order: BTreeSet<(EventTime, SessionId)>,
+    orphan_order: BTreeSet<(EventTime, SessionId)>,
+    tombstone_order: BTreeSet<(EventTime, SessionId)>,
+    stats: FoldStats,
+}
+
+impl Fold {
+    /// A fold writing into `projection`, which should be empty.
+    pub fn new(config: FoldConfig, projection: Arc<Projection>) -> Self {
+        Self {
+            config,
+            projection,
+            books: HashMap::new(),
+            watermark: None,
+            idle_order: BTreeSet::new(),
+            orphan_order: BTreeSet::new(),
+            tombstone_order: BTreeSet::new(),
+            stats: FoldStats::default(),
+        }
+    }
+
+    /// The projection this fold writes.
+    pub fn projection(&self) -> &Arc<Projection> {
+        &self.projection
+    }
+
+    /// The highest `occurred_at` accepted so far.
+    pub fn watermark(&self) -> Option<EventTime> {
+        self.watermark
+    }
+
+    /// What the fold has done so far.
+    pub fn stats(&self) -> &FoldStats {
+        &self.stats
+    }
+
+    /// Sessions waiting for their `SessionStarted`.
+    pub fn pending_count(&self) -> usize {
+        self.orphan_order.len()
+    }
+
+    /// Ended sessions still remembered to drop late events.
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstone_order.len()
+    }
+
+    /// Applies one event that came from `position`.
+    pub fn apply(&mut self, event: Event, position: Position) -> Outcome {
+        let at = event.occurred_at;
+        let outcome = self.route(event, position);
+        if let Outcome::Skipped(reason) = outcome {
+            *self.stats.skipped.entry(reason).or_default() += 1;
+        } else {
+            self.advance_watermark(at);
+        }
+        outcome
+    }
+
+    fn route(&mut self, event: Event, position: Position) -> Outcome {
+        let id = Arc::clone(&event.session_id);
+        let book = self.books.entry(Arc::clone(&id)).or_insert_with(|| {
+            Book::new(
+                event.occurred_at,
+                Phase::Pending {
+                    since: event.occurred_at,
+                    events: Vec::new(),
+                },
+            )
+        });
+        if matches!(book.phase, Phase::Ended) {
+            return Outcome::Skipped(SkipReason::Late);
+        }
+        if !book.remember(&event, position) {
+            return Outcome::Skipped(SkipReason::Duplicate);
+        }
+        match (&mut book.phase, &event.kind) {
+            (Phase::Pending { since, events }, EventKind::SessionStarted(_)) => {
+                let since = *since;
+                let buffered = std::mem::take(events);
+                book.phase = Phase::Active;
+                book.last_event_at = event.occurred_at;
+                self.orphan_order.remove(&(since, Arc::clone(&id)));
+                self.idle_order.insert((event.occurred_at, Arc::clone(&id)));
+                self.start(&event);
+                for waiting in buffered {
+                    if let Outcome::Skipped(reason) = self.apply_active(waiting) {
+                        *self.stats.skipped.entry(reason).or_default() += 1;
+                    }
+                }
+                Outcome::Applied
+            }
+            (Phase::Pending { since, events }, _) => {
+                if events.is_empty() {
+                    self.orphan_order.insert((*since, Arc::clone(&id)));
+                }
+                events.push(event);
+                Outcome::Buffered
+            }
+            (Phase::Active, EventKind::SessionStarted(_)) => Outcome::Skipped(SkipReason::Duplicate),
+            (Phase::Active, _) => self.apply_active(event),
+            (Phase::Ended, _) => Outcome::Skipped(SkipReason::Late),
+        }
+    }
+
+    /// Creates the session from its `SessionStarted`.
+    fn start(&mut self, event: &Event) {
+        let EventKind::SessionStarted(started) = &event.kind else {
+            return;
+        };
+        let session = new_session(event, started);
+        self.projection.insert(session);
+        self.count_applied(&event.kind);
+        self.stamp_modified_by(event);
+        self.reindex(&event.session_id);
+    }
+
+    /// Applies an event to an active session (including one buffered before the start).
+    fn apply_active(&mut self, event: Event) -> Outcome {
+        let id = &event.session_id;
+        if let EventKind::SessionEnded { .. } = event.kind {
+            self.end(id, event.occurred_at);
+            self.count_applied(&event.kind);
+            return Outcome::Applied;
+        }
+        let change = self.projection.update(id, |s| {
+            let change = s.apply(event.occurred_at, &event.kind);
+            if change == Change::Updated && event.occurred_at > s.last_modified_at {
+                s.last_modified_at = event.occurred_at;
+            }
+            change
+        });
+        match change {
+            Some(Change::Updated) => {
+                self.count_applied(&event.kind);
+                self.stamp_modified_by(&event);
+                self.touch(id, event.occurred_at);
+                if matches!(
+                    event.kind,
+                    EventKind::MemberJoined(_) | EventKind::MemberLeft { .. }
+                ) {
+                    self.reindex(id);
+                }
+                Outcome::Applied
+            }
+            Some(Change::UnknownMember) => Outcome::Skipped(SkipReason::UnknownMember),
+            // An active book always has its session; treat a miss like a late event.
+            None => Outcome::Skipped(SkipReason::Late),
+        }
+    }
+
+    fn count_applied(&mut self, kind: &EventKind) {
+        *self.stats.applied.entry(kind.name()).or_default() += 1;
+    }
+
+    /// Sets `lastModifiedBy` when this event's stamp is the greatest seen for the session.
+    fn stamp_modified_by(&mut self, event: &Event) {
+        let Some(actor) = &event.actor_id else {
+            return;
+        };
+        let Some(book) = self.books.get_mut(&event.session_id) else {
+            return;
+        };
+        let stamp = (event.occurred_at, event.event_id.clone(), actor.clone());
+        if book.modified_by_stamp.as_ref().is_some_and(|s| *s >= stamp) {
+            return;
+        }
+        book.modified_by_stamp = Some(stamp);
+        self.projection.update(&event.session_id, |s| {
+            s.last_modified_by = Some(actor.clone());
+        });
+    }
+
+    /// Moves the session's idle deadline when it has seen a later event.
+    fn touch(&mut self, id: &SessionId, at: EventTime) {
+        let Some(book) = self.books.get_mut(id) else {
+            return;
+        };
+        if at > book.last_event_at {
+            self.idle_order.remove(&(book.last_event_at, Arc::clone(id)));
+            book.last_event_at = at;
+            self.idle_order.insert((at, Arc::clone(id)));
+        }
+    }
+
+    /// Brings the per-user index in line with the session's current owners.
+    fn reindex(&mut self, id: &SessionId) {
+        let owners: Vec<String> = match self.projection.get(id) {
+            Some(s) => s.owners().into_iter().map(str::to_owned).collect(),
+            None => Vec::new(),
+        };
+        let Some(book) = self.books.get_mut(id) else {
+            return;
+        };
+        for user in owners.iter().filter(|u| !book.owners.contains(u)) {
+            self.projection.index_add(user, id);
+        }
+        for user in book.owners.iter().filter(|u| !owners.contains(u)) {
+            self.projection.index_remove(user, id);
+        }
+        book.owners = owners;
+    }
+
+    /// Takes a session out of the projection and leaves a tombstone.
+    fn end(&mut self, id: &SessionId, at: EventTime) {
+        let Some(book) = self.books.get_mut(id) else {
+            return;
+        };
+        // The index goes first so that no reader finds an id whose session is gone
+        // and then, worse, a session it no longer owns.
+        for user in std::mem::take(&mut book.owners) {
+            self.projection.index_remove(&user, id);
+        }
+        self.idle_order.remove(&(book.last_event_at, Arc::clone(id)));
+        book.phase = Phase::Ended;
+        book.positions = Vec::new();
+        book.event_ids = HashSet::new();
+        book.modified_by_stamp = None;
+        self.tombstone_order.insert((at, Arc::clone(id)));
+        self.projection.remove(id);
+    }
+
+    fn advance_watermark(&mut self, at: EventTime) {
+        if self.watermark.is_some_and(|w| w >= at) {
+            return;
+        }
+        self.watermark = Some(at);
+        self.expire(at);
+    }
+
+    /// Evicts idle sessions, drops orphans and forgets old tombstones, all by event time.
+    fn expire(&mut self, watermark: EventTime) {
+        let before = |d: Duration| EventTime(watermark.0.saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
+
+        let idle_cutoff = before(self.config.max_idle);
+        while let Some((at, id)) = first_before(&self.idle_order, idle_cutoff) {
+            self.idle_order.remove(&(at, Arc::clone(&id)));
+            self.end(&id, watermark);
+            self.stats.evicted_idle += 1;
+        }
+
+        let orphan_cutoff = before(self.config.orphan_ttl);
+        while let Some((since, id)) = first_before(&self.orphan_order, orphan_cutoff) {
+            self.orphan_order.remove(&(since, Arc::clone(&id)));
+            if let Some(Book {
+                phase: Phase::Pending { events, .. },
+                ..
+            }) = self.books.remove(&id)
+            {
+                self.stats.orphaned_sessions += 1;
+                self.stats.orphaned_events += events.len() as u64;
+            }
+        }
+
+        let tombstone_cutoff = before(self.config.tombstone_retention);
+        while let Some((at, id)) = first_before(&self.tombstone_order, tombstone_cutoff) {
+            self.tombstone_order.remove(&(at, Arc::clone(&id)));
+            self.books.remove(&id);
+            self.stats.tombstones_expired += 1;
+        }
+    }
+}
+
+fn first_before(
+    order: &BTreeSet<(EventTime, SessionId)>,
+    cutoff: EventTime,
+) -> Option<(EventTime, SessionId)> {
+    order
+        .first()
+        .filter(|(at, _)| *at < cutoff)
+        .map(|(at, id)| (*at, Arc::clone(id)))
+}
+
+fn new_session(event: &Event, s: &Started) -> Session {
+    Session {
+        id: Arc::clone(&event.session_id),
+        created_at: event.occurred_at,
+        created_by: event.actor_id.clone(),
+        last_modified_at: event.occurred_at,
+        last_modified_by: None,
+        account_id: event.account_id.clone(),
+        account_name: s.account_name.clone(),
+        dial_state: s.dial_state,
+        call_state: s.call_state,
+        queue_state: s.queue_state,
+        customer_id: s.customer_id.clone(),
+        customer_name: s.customer_name.clone(),
+        customer_breadcrumb: s.customer_breadcrumb.clone(),
+        endpoint_id: s.endpoint_id.clone(),
+        endpoint_name: s.endpoint_name.clone(),
+        channel: s.channel,
+        direction: s.direction,
+        destination: s.destination.clone(),
+        to_address: s.to_address.clone(),
+        from_address: s.from_address.clone(),
+        from_name: s.from_name.clone(),
+        from_phone_number: s.from_phone_number.clone(),
+        callback_number: s.callback_number.clone(),
+        call_sid: s.call_sid.clone(),
+        display_name: s.display_name.clone(),
+        console_data: None,
+        outcome: None,
+        answered_by_id: None,
+        answered_by_name: None,
+        queue_member_id: None,
+        ring_queue_id: None,
+        held_by_user_id: None,
+        hold_queue_name: None,
+        hold_reason: crate::model::SessionHoldReasons::None,
+        conference_sid: None,
+        most_recent_participant_call_sid: None,
+        was_missed: false,
+        log: Vec::new(),
+        members: Vec::new(),
+    }
+}

@@ -1,0 +1,105 @@
+//! The projection: active sessions by id and a per-user index, read concurrently by the
+//! API while one fold writes them.
+
+pub mod fold;
+pub mod session;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::events::SessionId;
+pub use fold::{Fold, FoldConfig, FoldStats, Outcome, Position, SkipReason};
+pub use session::{LogEntry, Member, Session};
+
+/// The shared, readable state: what `GET /sessions/active` is served from.
+///
+/// Values are `Arc` snapshots: a reader clones the `Arc` out and never holds a map guard
+/// while it works, so it always sees one consistent version of a session.
+#[derive(Debug, Default)]
+pub struct Projection {
+    sessions: DashMap<SessionId, Arc<Session>>,
+    by_user: DashMap<Box<str>, Vec<SessionId>>,
+}
+
+impl Projection {
+    /// An empty projection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The active sessions `user` may see, ordered by `dateCreated`, then `id`.
+    ///
+    /// Costs O(that user's sessions): the per-user index names them, and each is checked
+    /// against its current members, since the index is updated just after the session.
+    pub fn sessions_for_user(&self, user: &str) -> Vec<Arc<Session>> {
+        let ids = match self.by_user.get(user) {
+            Some(ids) => ids.clone(),
+            None => return Vec::new(),
+        };
+        let mut sessions: Vec<Arc<Session>> = ids
+            .iter()
+            .filter_map(|id| self.get(id))
+            .filter(|s| s.is_owned_by(user))
+            .collect();
+        sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        sessions
+    }
+
+    /// One active session by id.
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.get(id).map(|s| Arc::clone(s.value()))
+    }
+
+    /// Every active session, ordered by id.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        let mut all: Vec<Arc<Session>> = self.sessions.iter().map(|s| Arc::clone(s.value())).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// How many sessions are active.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session is active.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn insert(&self, session: Session) {
+        self.sessions.insert(Arc::clone(&session.id), Arc::new(session));
+    }
+
+    /// Changes a session in place unless a reader still holds its current snapshot, in
+    /// which case the reader keeps the old version and the map gets a new one.
+    fn update<R>(&self, id: &str, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+        let mut entry = self.sessions.get_mut(id)?;
+        Some(f(Arc::make_mut(entry.value_mut())))
+    }
+
+    fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.remove(id).map(|(_, s)| s)
+    }
+
+    fn index_add(&self, user: &str, id: &SessionId) {
+        let mut ids = self.by_user.entry(Box::from(user)).or_default();
+        if !ids.contains(id) {
+            ids.push(Arc::clone(id));
+        }
+    }
+
+    fn index_remove(&self, user: &str, id: &str) {
+        let emptied = match self.by_user.get_mut(user) {
+            Some(mut ids) => {
+                ids.retain(|s| &**s != id);
+                ids.is_empty()
+            }
+            None => false,
+        };
+        if emptied {
+            self.by_user.remove_if(user, |_, ids| ids.is_empty());
+        }
+    }
+}
