@@ -4,5 +4,7 @@
 pub mod api;
 pub mod events;
 pub mod model;
+pub mod ingest;
 pub mod projection;
+pub mod server;
 pub mod time;

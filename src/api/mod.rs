@@ -1,5 +1,137 @@
 //! The HTTP API: routes, authentication, format negotiation, DTOs and their JSON and
 //! DataContract XML forms, and the one table of errors.
 
+pub mod auth;
 pub mod dto;
+pub mod error;
+pub mod negotiate;
 pub mod xml;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::Router;
+
+use self::auth::{Authenticator, USER_ROLE};
+use self::dto::{GetActiveSessionsResponse, SessionInfo};
+use self::negotiate::{negotiate, Format};
+use crate::projection::Projection;
+
+/// Whether the service has finished its initial load and may take traffic.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    ready: AtomicBool,
+}
+
+impl Readiness {
+    /// Marks the initial load complete.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the initial load is complete.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// What every handler reads.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The sessions.
+    pub projection: Arc<Projection>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// Initial-load state, for `/readyz`.
+    pub readiness: Arc<Readiness>,
+}
+
+/// The request DTO names that return the caller's active sessions.
+const SESSION_OPERATIONS: [(&str, &str); 2] = [
+    ("GetActiveSessions", "/sessions/active"),
+    ("GetMySessions", "/sessions/my"),
+];
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz));
+    for (operation, path) in SESSION_OPERATIONS {
+        router = router
+            .route(path, sessions_route(None))
+            .route(&format!("{path}.json"), sessions_route(Some(Format::Json)))
+            .route(&format!("{path}.xml"), sessions_route(Some(Format::Xml)))
+            .route(
+                &format!("/json/reply/{operation}"),
+                sessions_route(Some(Format::Json)).post(sessions_handler(Some(Format::Json))),
+            )
+            .route(
+                &format!("/xml/reply/{operation}"),
+                sessions_route(Some(Format::Xml)).post(sessions_handler(Some(Format::Xml))),
+            )
+            .route(
+                &format!("/api/{operation}"),
+                sessions_route(None).post(sessions_handler(None)),
+            );
+    }
+    router.with_state(state)
+}
+
+fn sessions_route(route_format: Option<Format>) -> MethodRouter<AppState> {
+    get(sessions_handler(route_format))
+}
+
+/// The sessions handler for a route that may itself name a format.
+fn sessions_handler(
+    route_format: Option<Format>,
+) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> std::future::Ready<Response> + Clone {
+    move |State(state), headers, RawQuery(query)| {
+        std::future::ready(active_sessions(&state, route_format, &headers, query.as_deref()))
+    }
+}
+
+/// `GetActiveSessions`: the caller's active sessions, in the negotiated format.
+fn active_sessions(
+    state: &AppState,
+    route_format: Option<Format>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = negotiate(query, route_format, accept);
+    let principal = match state.auth.require_role(headers, USER_ROLE) {
+        Ok(p) => p,
+        Err(e) => return e.into_response_as(format),
+    };
+    let response = GetActiveSessionsResponse {
+        sessions: state
+            .projection
+            .sessions_for_user(&principal.user_id)
+            .iter()
+            .map(|s| SessionInfo::from(&**s))
+            .collect(),
+    };
+    format.respond(render(format, &response))
+}
+
+/// The response body in `format`.
+pub fn render(format: Format, response: &GetActiveSessionsResponse) -> Vec<u8> {
+    match format {
+        // Serializing plain structs of strings, bools and maps with string keys cannot fail.
+        Format::Json => serde_json::to_vec(response).unwrap_or_default(),
+        Format::Xml => xml::get_active_sessions_response(response),
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading").into_response()
+    }
+}

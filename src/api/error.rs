@@ -1,0 +1,91 @@
+//! The one table of API errors: each maps to its HTTP status, ServiceStack `errorCode`
+//! and message, and is rendered in the negotiated format.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::dto::{ErrorResponse, ResponseStatus};
+use super::negotiate::Format;
+
+/// Every way an API request can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// No credentials, or credentials that are not a bearer token (Basic, say).
+    #[error("Not Authenticated")]
+    NotAuthenticated,
+    /// A token past its `exp` (beyond the leeway).
+    #[error("Token has expired")]
+    TokenExpired,
+    /// A token that is malformed, badly signed, of the wrong algorithm, not yet valid, or
+    /// for another issuer or audience.
+    #[error("Token is invalid")]
+    TokenInvalid,
+    /// Authenticated, but without the role the service requires.
+    #[error("Invalid Role")]
+    InvalidRole,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NotAuthenticated | Self::TokenExpired | Self::TokenInvalid => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::InvalidRole => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The ServiceStack `errorCode`: the status name, as ServiceStack's `HttpError` sets it.
+    pub fn error_code(self) -> &'static str {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => "Unauthorized",
+            _ => "Forbidden",
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge for 401 responses (RFC 6750).
+    fn challenge(self) -> Option<&'static str> {
+        match self {
+            Self::NotAuthenticated => Some(r#"Bearer realm="sessiond""#),
+            Self::TokenExpired => Some(
+                r#"Bearer realm="sessiond", error="invalid_token", error_description="Token has expired""#,
+            ),
+            Self::TokenInvalid => Some(r#"Bearer realm="sessiond", error="invalid_token""#),
+            Self::InvalidRole => None,
+        }
+    }
+
+    /// The ServiceStack error body.
+    pub fn body(self) -> ErrorResponse {
+        ErrorResponse {
+            response_status: ResponseStatus {
+                error_code: self.error_code().to_owned(),
+                message: self.to_string(),
+                errors: Vec::new(),
+            },
+        }
+    }
+
+    /// The full response in `format`.
+    pub fn into_response_as(self, format: Format) -> Response {
+        let body = self.body();
+        let mut response = match format {
+            Format::Json => format.respond(serde_json::to_vec(&body).unwrap_or_default()),
+            Format::Xml => format.respond(super::xml::error_response(&body)),
+        };
+        *response.status_mut() = self.status();
+        if let Some(challenge) = self.challenge() {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_as(Format::Json)
+    }
+}

@@ -1,0 +1,3 @@
+//! Sources of events for the fold: the event-log file now, Kafka later.
+
+pub mod event_log;
