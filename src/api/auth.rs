@@ -70,7 +70,7 @@ impl Principal {
     }
 }
 
-/// The claims this service reads and writes.
+/// The claims `sessiond token` writes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
@@ -95,6 +95,16 @@ pub struct Claims {
     /// Permissions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub perms: Vec<String>,
+}
+
+/// The claims read from a verified token; jsonwebtoken checks `exp`, `nbf`, `iss` and
+/// `aud` itself, whatever their JSON shape.
+#[derive(Debug, Deserialize)]
+struct VerifiedClaims {
+    #[serde(default)]
+    sub: String,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 /// Verifies request credentials.
@@ -130,21 +140,28 @@ impl Authenticator {
         let mut validation = Validation::new(algorithm);
         validation.leeway = MAX_LEEWAY.as_secs();
         validation.validate_nbf = true;
-        validation.required_spec_claims = HashSet::from(["exp".to_owned(), "sub".to_owned()]);
+        // jsonwebtoken checks `iss`/`aud` only when the token has them: a configured
+        // issuer or audience must also make the claim required.
+        let mut required = HashSet::from(["exp".to_owned(), "sub".to_owned()]);
         match &settings.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.insert("aud".to_owned());
+            }
             None => validation.validate_aud = false,
         }
         if let Some(iss) = &settings.issuer {
             validation.set_issuer(&[iss]);
+            required.insert("iss".to_owned());
         }
+        validation.required_spec_claims = required;
         Ok(Self { key, validation })
     }
 
     /// Verifies the request's token and returns the caller.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let token = token_from(headers).ok_or(ApiError::NotAuthenticated)?;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::TokenExpired,
                 _ => ApiError::TokenInvalid,

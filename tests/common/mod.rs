@@ -53,3 +53,43 @@ pub fn started(id: &str, session: &str, time: &str, endpoint: &str) -> String {
 pub fn line(id: &str, session: &str, time: &str, body: &str) -> String {
     format!(r#"{{"eventId":"{id}","sessionId":"{session}","occurredAt":"{time}",{body}}}"#)
 }
+
+pub mod http {
+    //! Driving the API router in process.
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, Response};
+    use http_body_util::BodyExt;
+    use sessiond::api::auth::{AuthSettings, Authenticator};
+    use sessiond::api::{router, AppState, Readiness};
+    use sessiond::projection::Projection;
+    use tower::ServiceExt;
+
+    pub const SECRET: &str = "test-secret";
+
+    /// A router over `projection`, verifying HS256 tokens signed with [`SECRET`].
+    pub fn app(projection: Arc<Projection>) -> axum::Router {
+        app_with(projection, AuthSettings { secret: Some(SECRET.into()), ..Default::default() })
+    }
+
+    /// A router over `projection` with the given token settings.
+    pub fn app_with(projection: Arc<Projection>, settings: AuthSettings) -> axum::Router {
+        let readiness = Arc::new(Readiness::default());
+        readiness.set_ready();
+        router(AppState {
+            projection,
+            auth: Arc::new(Authenticator::new(&settings).expect("auth settings")),
+            readiness,
+        })
+    }
+
+    /// Sends one request; returns the response and its body as a string.
+    pub async fn send(app: &axum::Router, request: Request<Body>) -> (Response<Body>, String) {
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        (Response::from_parts(parts, Body::empty()), String::from_utf8(bytes.to_vec()).expect("utf-8"))
+    }
+}
