@@ -3,8 +3,8 @@
 
 pub mod api;
 pub mod events;
-pub mod model;
 pub mod ingest;
+pub mod model;
 pub mod projection;
 pub mod server;
 pub mod time;

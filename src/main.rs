@@ -2,13 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sessiond::api::auth::{mint_token, AuthSettings, Authenticator, TokenRequest};
+use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
 use sessiond::projection::FoldConfig;
-use sessiond::server::{serve, ServeConfig};
+use sessiond::server::{ServeConfig, serve};
 
 /// A live, in-memory projection of active telephony sessions, served as Evo Voice's
 /// GetActiveSessions API.
@@ -34,7 +35,12 @@ struct ServeArgs {
     events: PathBuf,
 
     /// Address the HTTP API listens on.
-    #[arg(long, env = "SESSIOND_HTTP", default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "SESSIOND_HTTP",
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR"
+    )]
     http: SocketAddr,
 
     #[command(flatten)]
@@ -47,7 +53,12 @@ struct ServeArgs {
 #[derive(Debug, Args)]
 struct JwtArgs {
     /// Shared secret that verifies HS256 tokens.
-    #[arg(long, env = "SESSIOND_JWT_SECRET", hide_env_values = true, value_name = "SECRET")]
+    #[arg(
+        long,
+        env = "SESSIOND_JWT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
     jwt_secret: Option<String>,
 
     /// PEM file with the public key that verifies RS256 (RSA) or ES256 (EC P-256) tokens.
@@ -105,7 +116,18 @@ struct TokenArgs {
     audience: Option<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole chain on one line, with no backtrace for a user error.
+            eprintln!("sessiond: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState, Readiness};
 use crate::api::auth::Authenticator;
+use crate::api::{self, AppState, Readiness};
 use crate::ingest::event_log;
 use crate::projection::{Fold, FoldConfig, Projection};
 
@@ -56,7 +56,8 @@ pub async fn serve(listener: TcpListener, config: ServeConfig) -> Result<(), Ser
         (fold, report)
     });
 
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
+    let server =
+        axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
     let server = tokio::spawn(server.into_future());
 
     match load.await {

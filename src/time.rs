@@ -35,8 +35,8 @@ impl EventTime {
 
     /// Parses an RFC 3339 instant such as `2026-11-24T09:15:02.125Z`.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .ok()?;
+        let t =
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
         i64::try_from(t.unix_timestamp_nanos()).ok().map(Self)
     }
 

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
-use common::http::{app, app_with, send, SECRET};
-use common::{fold, started, Feeder};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use axum::http::{Method, Request, StatusCode, header};
+use common::http::{SECRET, app, app_with, send};
+use common::{Feeder, fold, started};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
-use sessiond::api::auth::{mint_token, AuthSettings, TokenRequest};
+use sessiond::api::auth::{AuthSettings, TokenRequest, mint_token};
 use sessiond::projection::Projection;
 
 fn projection() -> Arc<Projection> {
@@ -34,7 +34,10 @@ fn token(sub: &str, roles: &[&str]) -> String {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn signed(alg: Algorithm, key: &EncodingKey, claims: serde_json::Value) -> String {
@@ -45,36 +48,128 @@ fn get(uri: &str) -> axum::http::request::Builder {
     Request::builder().uri(uri)
 }
 
+/// (method, route, `?format=`, `Accept`, expected format).
+type NegotiationCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    &'static str,
+);
+
 #[tokio::test]
 async fn format_is_negotiated_by_query_then_route_then_accept() {
     let app = app(projection());
     let bearer = format!("Bearer {}", token("U-1", &["User"]));
-    // (method, route, ?format, Accept, expected)
-    let table: &[(&str, &str, Option<&str>, Option<&str>, &str)] = &[
+    let table: &[NegotiationCase] = &[
         ("GET", "/sessions/active", None, None, "json"),
-        ("GET", "/sessions/active", None, Some("application/xml"), "xml"),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml"),
+            "xml",
+        ),
         ("GET", "/sessions/active", None, Some("text/xml"), "xml"),
-        ("GET", "/sessions/active", None, Some("application/json"), "json"),
-        ("GET", "/sessions/active", None, Some("application/xml, application/json"), "json"),
-        ("GET", "/sessions/active", None, Some("application/xml;q=0.9, application/json;q=0.1"), "json"),
-        ("GET", "/sessions/active", None, Some("text/html, */*"), "json"),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/json"),
+            "json",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml, application/json"),
+            "json",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml;q=0.9, application/json;q=0.1"),
+            "json",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("text/html, */*"),
+            "json",
+        ),
         ("GET", "/sessions/active", Some("xml"), None, "xml"),
-        ("GET", "/sessions/active", Some("xml"), Some("application/json"), "xml"),
-        ("GET", "/sessions/active", Some("json"), Some("application/xml"), "json"),
+        (
+            "GET",
+            "/sessions/active",
+            Some("xml"),
+            Some("application/json"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            Some("json"),
+            Some("application/xml"),
+            "json",
+        ),
         ("GET", "/sessions/active", Some("xml.aspx"), None, "xml"),
-        ("GET", "/sessions/active", Some("csv"), Some("application/xml"), "xml"),
+        (
+            "GET",
+            "/sessions/active",
+            Some("csv"),
+            Some("application/xml"),
+            "xml",
+        ),
         ("GET", "/sessions/active.xml", None, None, "xml"),
-        ("GET", "/sessions/active.xml", None, Some("application/json"), "xml"),
+        (
+            "GET",
+            "/sessions/active.xml",
+            None,
+            Some("application/json"),
+            "xml",
+        ),
         ("GET", "/sessions/active.xml", Some("json"), None, "json"),
-        ("GET", "/sessions/active.json", None, Some("application/xml"), "json"),
+        (
+            "GET",
+            "/sessions/active.json",
+            None,
+            Some("application/xml"),
+            "json",
+        ),
         ("GET", "/sessions/active.json", Some("xml"), None, "xml"),
-        ("GET", "/json/reply/GetActiveSessions", None, Some("application/xml"), "json"),
+        (
+            "GET",
+            "/json/reply/GetActiveSessions",
+            None,
+            Some("application/xml"),
+            "json",
+        ),
         ("POST", "/json/reply/GetActiveSessions", None, None, "json"),
         ("GET", "/xml/reply/GetActiveSessions", None, None, "xml"),
-        ("POST", "/xml/reply/GetActiveSessions", None, Some("application/json"), "xml"),
-        ("GET", "/xml/reply/GetActiveSessions", Some("json"), None, "json"),
+        (
+            "POST",
+            "/xml/reply/GetActiveSessions",
+            None,
+            Some("application/json"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/xml/reply/GetActiveSessions",
+            Some("json"),
+            None,
+            "json",
+        ),
         ("GET", "/api/GetActiveSessions", None, None, "json"),
-        ("POST", "/api/GetActiveSessions", None, Some("application/xml"), "xml"),
+        (
+            "POST",
+            "/api/GetActiveSessions",
+            None,
+            Some("application/xml"),
+            "xml",
+        ),
         ("GET", "/sessions/my", None, Some("application/xml"), "xml"),
         ("GET", "/sessions/my.json", None, None, "json"),
         ("GET", "/sessions/my.xml", None, None, "xml"),
@@ -87,11 +182,17 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             Some(f) => format!("{route}?format={f}"),
             None => (*route).to_owned(),
         };
-        let mut request = get(&uri).method(*method).header(header::AUTHORIZATION, &bearer);
+        let mut request = get(&uri)
+            .method(*method)
+            .header(header::AUTHORIZATION, &bearer);
         if let Some(accept) = accept {
             request = request.header(header::ACCEPT, *accept);
         }
-        let body = if *method == "POST" { Body::from("{}") } else { Body::empty() };
+        let body = if *method == "POST" {
+            Body::from("{}")
+        } else {
+            Body::empty()
+        };
         let (response, body) = send(&app, request.body(body).unwrap()).await;
         let case = format!("{method} {uri} Accept={accept:?}");
         assert_eq!(response.status(), StatusCode::OK, "{case}: {body}");
@@ -106,7 +207,12 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             }
             _ => {
                 assert_eq!(content_type, "application/xml", "{case}");
-                assert!(body.starts_with(r#"<?xml version="1.0" encoding="utf-8"?><GetActiveSessionsResponse "#), "{case}: {body}");
+                assert!(
+                    body.starts_with(
+                        r#"<?xml version="1.0" encoding="utf-8"?><GetActiveSessionsResponse "#
+                    ),
+                    "{case}: {body}"
+                );
                 assert!(body.contains("S-1") && !body.contains("S-2"), "{case}");
             }
         }
@@ -117,7 +223,10 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
 async fn json_follows_the_servicestack_rules() {
     let app = app(projection());
     let request = get("/sessions/active")
-        .header(header::AUTHORIZATION, format!("Bearer {}", token("U-1", &["User"])))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", token("U-1", &["User"])),
+        )
         .body(Body::empty())
         .unwrap();
     let (_, body) = send(&app, request).await;
@@ -158,26 +267,122 @@ async fn authentication_table() {
     );
     let expired = signed(Algorithm::HS256, &hs, claims(now() - 120, &["User"]));
     let within_leeway = signed(Algorithm::HS256, &hs, claims(now() - 30, &["User"]));
-    let not_yet = signed(Algorithm::HS256, &hs, json!({"sub": "U-1", "exp": future, "nbf": now() + 600, "roles": ["User"]}));
+    let not_yet = signed(
+        Algorithm::HS256,
+        &hs,
+        json!({"sub": "U-1", "exp": future, "nbf": now() + 600, "roles": ["User"]}),
+    );
 
     // (case, credentials, status, message)
     let table: Vec<(&str, Cred, StatusCode, &str)> = vec![
-        ("none", Cred::None, StatusCode::UNAUTHORIZED, "Not Authenticated"),
-        ("garbage", Cred::Bearer("not.a.jwt".into()), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("empty bearer", Cred::Raw("Bearer "), StatusCode::UNAUTHORIZED, "Not Authenticated"),
-        ("wrong key", Cred::Bearer(signed(Algorithm::HS256, &other, claims(future, &["User"]))), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("other algorithm", Cred::Bearer(signed(Algorithm::RS256, &rsa, claims(future, &["User"]))), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("alg none", Cred::Bearer(alg_none), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("expired", Cred::Bearer(expired), StatusCode::UNAUTHORIZED, "Token has expired"),
-        ("not yet valid", Cred::Bearer(not_yet), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("no sub", Cred::Bearer(signed(Algorithm::HS256, &hs, json!({"exp": future, "roles": ["User"]}))), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("no exp", Cred::Bearer(signed(Algorithm::HS256, &hs, json!({"sub": "U-1", "roles": ["User"]}))), StatusCode::UNAUTHORIZED, "Token is invalid"),
-        ("basic", Cred::Raw("Basic dXNlcjpwYXNz"), StatusCode::UNAUTHORIZED, "Not Authenticated"),
-        ("no User role", Cred::Bearer(token("U-1", &["Manager"])), StatusCode::FORBIDDEN, "Invalid Role"),
-        ("no roles claim", Cred::Bearer(signed(Algorithm::HS256, &hs, json!({"sub": "U-1", "exp": future}))), StatusCode::FORBIDDEN, "Invalid Role"),
-        ("valid bearer", Cred::Bearer(token("U-1", &["User"])), StatusCode::OK, ""),
-        ("expired within leeway", Cred::Bearer(within_leeway), StatusCode::OK, ""),
-        ("valid cookie", Cred::Cookie(token("U-1", &["User", "Manager"])), StatusCode::OK, ""),
+        (
+            "none",
+            Cred::None,
+            StatusCode::UNAUTHORIZED,
+            "Not Authenticated",
+        ),
+        (
+            "garbage",
+            Cred::Bearer("not.a.jwt".into()),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "empty bearer",
+            Cred::Raw("Bearer "),
+            StatusCode::UNAUTHORIZED,
+            "Not Authenticated",
+        ),
+        (
+            "wrong key",
+            Cred::Bearer(signed(Algorithm::HS256, &other, claims(future, &["User"]))),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "other algorithm",
+            Cred::Bearer(signed(Algorithm::RS256, &rsa, claims(future, &["User"]))),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "alg none",
+            Cred::Bearer(alg_none),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "expired",
+            Cred::Bearer(expired),
+            StatusCode::UNAUTHORIZED,
+            "Token has expired",
+        ),
+        (
+            "not yet valid",
+            Cred::Bearer(not_yet),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "no sub",
+            Cred::Bearer(signed(
+                Algorithm::HS256,
+                &hs,
+                json!({"exp": future, "roles": ["User"]}),
+            )),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "no exp",
+            Cred::Bearer(signed(
+                Algorithm::HS256,
+                &hs,
+                json!({"sub": "U-1", "roles": ["User"]}),
+            )),
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid",
+        ),
+        (
+            "basic",
+            Cred::Raw("Basic dXNlcjpwYXNz"),
+            StatusCode::UNAUTHORIZED,
+            "Not Authenticated",
+        ),
+        (
+            "no User role",
+            Cred::Bearer(token("U-1", &["Manager"])),
+            StatusCode::FORBIDDEN,
+            "Invalid Role",
+        ),
+        (
+            "no roles claim",
+            Cred::Bearer(signed(
+                Algorithm::HS256,
+                &hs,
+                json!({"sub": "U-1", "exp": future}),
+            )),
+            StatusCode::FORBIDDEN,
+            "Invalid Role",
+        ),
+        (
+            "valid bearer",
+            Cred::Bearer(token("U-1", &["User"])),
+            StatusCode::OK,
+            "",
+        ),
+        (
+            "expired within leeway",
+            Cred::Bearer(within_leeway),
+            StatusCode::OK,
+            "",
+        ),
+        (
+            "valid cookie",
+            Cred::Cookie(token("U-1", &["User", "Manager"])),
+            StatusCode::OK,
+            "",
+        ),
     ];
 
     let app = app(projection());
@@ -187,7 +392,9 @@ async fn authentication_table() {
             request = match cred {
                 Cred::None => request,
                 Cred::Bearer(t) => request.header(header::AUTHORIZATION, format!("Bearer {t}")),
-                Cred::Cookie(t) => request.header(header::COOKIE, format!("theme=dark; ss-tok={t}")),
+                Cred::Cookie(t) => {
+                    request.header(header::COOKIE, format!("theme=dark; ss-tok={t}"))
+                }
                 Cred::Raw(v) => request.header(header::AUTHORIZATION, *v),
             };
             let (response, body) = send(&app, request.body(Body::empty()).unwrap()).await;
@@ -201,7 +408,11 @@ async fn authentication_table() {
                 assert!(body.contains("S-1"), "{case}");
                 continue;
             }
-            let code = if *status == StatusCode::FORBIDDEN { "Forbidden" } else { "Unauthorized" };
+            let code = if *status == StatusCode::FORBIDDEN {
+                "Forbidden"
+            } else {
+                "Unauthorized"
+            };
             if format == "json" {
                 let value: serde_json::Value = serde_json::from_str(&body).unwrap();
                 assert_eq!(
@@ -227,7 +438,10 @@ fn base64_url(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -240,25 +454,71 @@ async fn public_keys_issuer_and_audience() {
     let rsa = EncodingKey::from_rsa_pem(include_bytes!("fixtures/rsa-private.pem")).unwrap();
     let ec = EncodingKey::from_ec_pem(include_bytes!("fixtures/ec-private.pem")).unwrap();
     let future = now() + 3600;
-    let good = json!({"sub": "U-1", "exp": future, "roles": ["User"], "iss": "evo", "aud": "sessiond"});
+    let good =
+        json!({"sub": "U-1", "exp": future, "roles": ["User"], "iss": "evo", "aud": "sessiond"});
     let cases = [
-        ("rsa-public.pem", Algorithm::RS256, &rsa, good.clone(), StatusCode::OK),
-        ("ec-public.pem", Algorithm::ES256, &ec, good.clone(), StatusCode::OK),
-        ("ec-public.pem", Algorithm::ES256, &ec, json!({"sub": "U-1", "exp": future, "roles": ["User"], "iss": "other", "aud": "sessiond"}), StatusCode::UNAUTHORIZED),
-        ("ec-public.pem", Algorithm::ES256, &ec, json!({"sub": "U-1", "exp": future, "roles": ["User"], "iss": "evo", "aud": "other"}), StatusCode::UNAUTHORIZED),
-        ("rsa-public.pem", Algorithm::RS256, &rsa, json!({"sub": "U-1", "exp": future, "roles": ["User"]}), StatusCode::UNAUTHORIZED),
-        ("rsa-public.pem", Algorithm::ES256, &ec, good.clone(), StatusCode::UNAUTHORIZED),
+        (
+            "rsa-public.pem",
+            Algorithm::RS256,
+            &rsa,
+            good.clone(),
+            StatusCode::OK,
+        ),
+        (
+            "ec-public.pem",
+            Algorithm::ES256,
+            &ec,
+            good.clone(),
+            StatusCode::OK,
+        ),
+        (
+            "ec-public.pem",
+            Algorithm::ES256,
+            &ec,
+            json!({"sub": "U-1", "exp": future, "roles": ["User"], "iss": "other", "aud": "sessiond"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "ec-public.pem",
+            Algorithm::ES256,
+            &ec,
+            json!({"sub": "U-1", "exp": future, "roles": ["User"], "iss": "evo", "aud": "other"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "rsa-public.pem",
+            Algorithm::RS256,
+            &rsa,
+            json!({"sub": "U-1", "exp": future, "roles": ["User"]}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "rsa-public.pem",
+            Algorithm::ES256,
+            &ec,
+            good.clone(),
+            StatusCode::UNAUTHORIZED,
+        ),
     ];
     for (pem, alg, key, claims, status) in cases {
         let settings = AuthSettings {
-            public_key_pem: Some(std::fs::read(format!("{}/tests/fixtures/{pem}", env!("CARGO_MANIFEST_DIR"))).unwrap()),
+            public_key_pem: Some(
+                std::fs::read(format!(
+                    "{}/tests/fixtures/{pem}",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .unwrap(),
+            ),
             issuer: Some("evo".into()),
             audience: Some("sessiond".into()),
             ..Default::default()
         };
         let app = app_with(projection(), settings);
         let request = get("/sessions/active")
-            .header(header::AUTHORIZATION, format!("Bearer {}", signed(alg, key, claims.clone())))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", signed(alg, key, claims.clone())),
+            )
             .body(Body::empty())
             .unwrap();
         let (response, body) = send(&app, request).await;
@@ -273,6 +533,13 @@ async fn health_and_readiness_need_no_token() {
     assert_eq!(response.status(), StatusCode::OK);
     let (response, _) = send(&app, get("/readyz").body(Body::empty()).unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let (response, _) = send(&app, get("/sessions/active").method(Method::DELETE).body(Body::empty()).unwrap()).await;
+    let (response, _) = send(
+        &app,
+        get("/sessions/active")
+            .method(Method::DELETE)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -50,7 +50,12 @@ fn script_strategy() -> impl Strategy<Value = (u8, Vec<Step>, bool)> {
 fn build(index: usize, endpoint: u8, steps: &[Step], ends: bool) -> Script {
     let session = format!("S-{index}");
     let time = |n: usize| format!("2026-11-24T09:{:02}:{:02}Z", index % 60, n.min(59));
-    let mut calls = vec![common::started(&format!("{session}-c0"), &session, &time(0), USERS[endpoint as usize])];
+    let mut calls = vec![common::started(
+        &format!("{session}-c0"),
+        &session,
+        &time(0),
+        USERS[endpoint as usize],
+    )];
     let mut members = Vec::new();
     let mut current: BTreeMap<u8, u8> = BTreeMap::new();
     for (n, step) in steps.iter().enumerate() {
@@ -79,24 +84,48 @@ fn build(index: usize, endpoint: u8, steps: &[Step], ends: bool) -> Script {
             }
             Step::Leave { identity } => {
                 current.remove(identity);
-                members.push(common::line(&id, &session, &t, &format!(r#""memberLeft":{{"identity":"m{identity}"}}"#)));
+                members.push(common::line(
+                    &id,
+                    &session,
+                    &t,
+                    &format!(r#""memberLeft":{{"identity":"m{identity}"}}"#),
+                ));
             }
             Step::MemberChange { identity, kind } => {
                 let body = match kind {
-                    0 => format!(r#""memberMuteChanged":{{"identity":"m{identity}","muted":true}}"#),
-                    1 => format!(r#""memberCallStateChanged":{{"identity":"m{identity}","callState":"MEMBER_CALL_STATE_HOLD"}}"#),
-                    _ => format!(r#""memberUpdated":{{"identity":"m{identity}","displayName":"n{n}","applicationData":{{"k{n}":"v"}}}}"#),
+                    0 => {
+                        format!(r#""memberMuteChanged":{{"identity":"m{identity}","muted":true}}"#)
+                    }
+                    1 => format!(
+                        r#""memberCallStateChanged":{{"identity":"m{identity}","callState":"MEMBER_CALL_STATE_HOLD"}}"#
+                    ),
+                    _ => format!(
+                        r#""memberUpdated":{{"identity":"m{identity}","displayName":"n{n}","applicationData":{{"k{n}":"v"}}}}"#
+                    ),
                 };
                 members.push(common::line(&id, &session, &t, &body));
             }
         }
     }
     if ends {
-        calls.push(common::line(&format!("{session}-end"), &session, &time(steps.len() + 1), r#""sessionEnded":{"outcome":"done"}"#));
+        calls.push(common::line(
+            &format!("{session}-end"),
+            &session,
+            &time(steps.len() + 1),
+            r#""sessionEnded":{"outcome":"done"}"#,
+        ));
     }
-    let mut owners: BTreeSet<String> = current.values().map(|u| USERS[*u as usize].to_owned()).collect();
+    let mut owners: BTreeSet<String> = current
+        .values()
+        .map(|u| USERS[*u as usize].to_owned())
+        .collect();
     owners.insert(USERS[endpoint as usize].to_owned());
-    Script { calls, members, ended: ends, owners }
+    Script {
+        calls,
+        members,
+        ended: ends,
+        owners,
+    }
 }
 
 /// A topic: the sessions' lines merged in an order that keeps each session's order.
@@ -111,7 +140,10 @@ fn topic(lists: Vec<&Vec<String>>, picks: &[usize], stream: u32) -> Vec<(Positio
             i = (i + 1) % lists.len();
         }
         let offset = out.len() as i64;
-        out.push((Position { stream, offset }, common::event(&lists[i][cursors[i]])));
+        out.push((
+            Position { stream, offset },
+            common::event(&lists[i][cursors[i]]),
+        ));
         cursors[i] += 1;
     }
     out
@@ -148,12 +180,21 @@ fn visible(projection: &Projection) -> (Vec<Session>, Vec<Vec<Arc<str>>>) {
     let all = projection.all().iter().map(|s| (**s).clone()).collect();
     let per_user = USERS
         .iter()
-        .map(|u| projection.sessions_for_user(u).iter().map(|s| Arc::clone(&s.id)).collect())
+        .map(|u| {
+            projection
+                .sessions_for_user(u)
+                .iter()
+                .map(|s| Arc::clone(&s.id))
+                .collect()
+        })
         .collect();
     (all, per_user)
 }
 
-fn scenario() -> impl Strategy<Value = (Vec<Script>, Vec<(Position, Event)>, Vec<(Position, Event)>)> {
+/// A topic's records in order.
+type Topic = Vec<(Position, Event)>;
+
+fn scenario() -> impl Strategy<Value = (Vec<Script>, Topic, Topic)> {
     (
         prop::collection::vec(script_strategy(), 1..6),
         prop::collection::vec(0usize..6, 1..40),
@@ -165,8 +206,16 @@ fn scenario() -> impl Strategy<Value = (Vec<Script>, Vec<(Position, Event)>, Vec
                 .enumerate()
                 .map(|(i, (endpoint, steps, ends))| build(i, *endpoint, steps, *ends))
                 .collect();
-            let calls = topic(scripts.iter().map(|s| &s.calls).collect(), &call_picks, CALLS);
-            let members = topic(scripts.iter().map(|s| &s.members).collect(), &member_picks, MEMBERS);
+            let calls = topic(
+                scripts.iter().map(|s| &s.calls).collect(),
+                &call_picks,
+                CALLS,
+            );
+            let members = topic(
+                scripts.iter().map(|s| &s.members).collect(),
+                &member_picks,
+                MEMBERS,
+            );
             (scripts, calls, members)
         })
 }

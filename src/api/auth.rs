@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -161,12 +161,11 @@ impl Authenticator {
     /// Verifies the request's token and returns the caller.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let token = token_from(headers).ok_or(ApiError::NotAuthenticated)?;
-        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
+        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation)
+            .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::TokenExpired,
                 _ => ApiError::TokenInvalid,
-            },
-        )?;
+            })?;
         if data.claims.sub.is_empty() {
             return Err(ApiError::TokenInvalid);
         }

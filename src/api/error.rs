@@ -1,7 +1,7 @@
 //! The one table of API errors: each maps to its HTTP status, ServiceStack `errorCode`
 //! and message, and is rendered in the negotiated format.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::dto::{ErrorResponse, ResponseStatus};
@@ -76,9 +76,10 @@ impl ApiError {
         };
         *response.status_mut() = self.status();
         if let Some(challenge) = self.challenge() {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -7,18 +7,18 @@ pub mod error;
 pub mod negotiate;
 pub mod xml;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, MethodRouter};
 use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 
 use self::auth::{Authenticator, USER_ROLE};
 use self::dto::{GetActiveSessionsResponse, SessionInfo};
-use self::negotiate::{negotiate, Format};
+use self::negotiate::{Format, negotiate};
 use crate::projection::Projection;
 
 /// Whether the service has finished its initial load and may take traffic.
@@ -91,7 +91,12 @@ fn sessions_handler(
     route_format: Option<Format>,
 ) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> std::future::Ready<Response> + Clone {
     move |State(state), headers, RawQuery(query)| {
-        std::future::ready(active_sessions(&state, route_format, &headers, query.as_deref()))
+        std::future::ready(active_sessions(
+            &state,
+            route_format,
+            &headers,
+            query.as_deref(),
+        ))
     }
 }
 

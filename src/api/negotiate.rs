@@ -1,7 +1,7 @@
 //! Response format negotiation, ServiceStack's way (wire-contract.md): `?format=`, then the
 //! route, then `Accept` matched against the server's own order (JSON, then XML), then JSON.
 
-use axum::http::{header, HeaderValue};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// A response format the API can write.
@@ -38,7 +38,10 @@ impl Format {
     pub fn respond(self, body: Vec<u8>) -> Response {
         (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static(self.content_type())),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(self.content_type()),
+                ),
                 (header::VARY, HeaderValue::from_static("Accept")),
             ],
             body,
@@ -72,9 +75,19 @@ fn format_param(query: &str) -> Option<Format> {
 fn from_accept(accept: &str) -> Option<Format> {
     let types: Vec<String> = accept
         .split(',')
-        .map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .collect();
-    let any = |prefixes: &[&str]| types.iter().any(|t| prefixes.iter().any(|p| t.starts_with(p)));
+    let any = |prefixes: &[&str]| {
+        types
+            .iter()
+            .any(|t| prefixes.iter().any(|p| t.starts_with(p)))
+    };
     if any(&["application/json", "text/json"]) {
         Some(Format::Json)
     } else if any(&["application/xml", "text/xml"]) {
@@ -97,9 +110,15 @@ mod tests {
 
     #[test]
     fn accept_is_matched_in_the_servers_order() {
-        assert_eq!(from_accept("application/xml, application/json"), Some(Format::Json));
+        assert_eq!(
+            from_accept("application/xml, application/json"),
+            Some(Format::Json)
+        );
         assert_eq!(from_accept("application/xml;q=0.1"), Some(Format::Xml));
         assert_eq!(from_accept("text/html, */*"), None);
-        assert_eq!(negotiate(Some("a=1&format=xml"), Some(Format::Json), None), Format::Xml);
+        assert_eq!(
+            negotiate(Some("a=1&format=xml"), Some(Format::Json), None),
+            Format::Xml
+        );
     }
 }

@@ -3,10 +3,10 @@
 
 use prost::Message;
 use prost::bytes::Buf;
-use prost::encoding::{decode_key, skip_field, DecodeContext};
+use prost::encoding::{DecodeContext, decode_key, skip_field};
 
-use super::validate::{validate, BadRecord};
-use super::{wire, Event};
+use super::validate::{BadRecord, validate};
+use super::{Event, wire};
 
 /// What one record turned out to be.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,13 +42,14 @@ pub fn decode_record(value: &[u8], key: Option<&[u8]>) -> Decoded {
     }
     let session_id = event.session_id.clone();
     let decoded = Decoded::from(validate(event));
-    if let Decoded::Event(_) = decoded {
-        if key != Some(session_id.as_bytes()) {
-            return Decoded::Bad(BadRecord::KeyMismatch {
-                key: key.map_or_else(|| "<none>".to_owned(), |k| String::from_utf8_lossy(k).into_owned()),
-                session_id,
-            });
-        }
+    if matches!(decoded, Decoded::Event(_)) && key != Some(session_id.as_bytes()) {
+        return Decoded::Bad(BadRecord::KeyMismatch {
+            key: key.map_or_else(
+                || "<none>".to_owned(),
+                |k| String::from_utf8_lossy(k).into_owned(),
+            ),
+            session_id,
+        });
     }
     decoded
 }
@@ -87,8 +88,16 @@ pub fn decode_json(line: &str) -> Decoded {
 /// present, that key is a kind from a newer producer.
 fn has_unknown_json_key(line: &str) -> bool {
     const ENVELOPE: [&str; 10] = [
-        "eventId", "event_id", "sessionId", "session_id", "occurredAt", "occurred_at",
-        "accountId", "account_id", "actorId", "actor_id",
+        "eventId",
+        "event_id",
+        "sessionId",
+        "session_id",
+        "occurredAt",
+        "occurred_at",
+        "accountId",
+        "account_id",
+        "actorId",
+        "actor_id",
     ];
     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
         .map(|m| m.keys().any(|k| !ENVELOPE.contains(&k.as_str())))
@@ -120,7 +129,10 @@ mod tests {
     fn unknown_kind_is_its_own_outcome_in_json() {
         let line = started_json(r#","sessionTeleported":{"to":"Mars"}"#);
         assert_eq!(decode_json(&line), Decoded::UnknownKind);
-        assert_eq!(decode_json(&started_json("")), Decoded::Bad(BadRecord::MissingBody));
+        assert_eq!(
+            decode_json(&started_json("")),
+            Decoded::Bad(BadRecord::MissingBody)
+        );
     }
 
     #[test]
@@ -139,14 +151,38 @@ mod tests {
     fn bad_records_say_why() {
         let cases = [
             ("not json", "undecodable"),
-            (r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","sessionResumed":{}}"#, ""),
-            (r#"{"occurredAt":"2026-11-24T09:00:00Z","sessionResumed":{}}"#, "missing_session_id"),
-            (r#"{"sessionId":"S","sessionResumed":{}}"#, "missing_timestamp"),
-            (r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","sessionStarted":{"channel":"CHANNEL_VOICE","direction":"DIRECTION_INCOMING"}}"#, "missing_account_id"),
-            (r#"{"sessionId":"S","accountId":"A","occurredAt":"2026-11-24T09:00:00Z","sessionStarted":{"direction":"DIRECTION_INCOMING"}}"#, "unspecified_enum"),
-            (r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","callStateChanged":{}}"#, "unspecified_enum"),
-            (r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","callStateChanged":{"callState":"CALL_STATE_SINGING"}}"#, "undecodable"),
-            (r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","memberLeft":{}}"#, "missing_identity"),
+            (
+                r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","sessionResumed":{}}"#,
+                "",
+            ),
+            (
+                r#"{"occurredAt":"2026-11-24T09:00:00Z","sessionResumed":{}}"#,
+                "missing_session_id",
+            ),
+            (
+                r#"{"sessionId":"S","sessionResumed":{}}"#,
+                "missing_timestamp",
+            ),
+            (
+                r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","sessionStarted":{"channel":"CHANNEL_VOICE","direction":"DIRECTION_INCOMING"}}"#,
+                "missing_account_id",
+            ),
+            (
+                r#"{"sessionId":"S","accountId":"A","occurredAt":"2026-11-24T09:00:00Z","sessionStarted":{"direction":"DIRECTION_INCOMING"}}"#,
+                "unspecified_enum",
+            ),
+            (
+                r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","callStateChanged":{}}"#,
+                "unspecified_enum",
+            ),
+            (
+                r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","callStateChanged":{"callState":"CALL_STATE_SINGING"}}"#,
+                "undecodable",
+            ),
+            (
+                r#"{"sessionId":"S","occurredAt":"2026-11-24T09:00:00Z","memberLeft":{}}"#,
+                "missing_identity",
+            ),
         ];
         for (line, code) in cases {
             match decode_json(line) {
@@ -160,8 +196,12 @@ mod tests {
     #[test]
     fn unspecified_means_default_where_the_schema_allows_it() {
         let line = r#"{"sessionId":"S","accountId":"A","occurredAt":"2026-11-24T09:00:00Z","sessionStarted":{"channel":"CHANNEL_CHAT","direction":"DIRECTION_OUTGOING"}}"#;
-        let Decoded::Event(e) = decode_json(line) else { panic!() };
-        let crate::events::EventKind::SessionStarted(s) = e.kind else { panic!() };
+        let Decoded::Event(e) = decode_json(line) else {
+            panic!()
+        };
+        let crate::events::EventKind::SessionStarted(s) = e.kind else {
+            panic!()
+        };
         assert_eq!(s.dial_state, crate::model::SessionDialState::Active);
         assert_eq!(s.call_state, crate::model::SessionCallState::Ringing);
         assert_eq!(s.queue_state, crate::model::SessionQueueStates::None);
@@ -171,12 +211,20 @@ mod tests {
     fn protobuf_key_must_equal_session_id() {
         let bytes = wire::SessionEvent {
             session_id: "S-1".into(),
-            occurred_at: Some(pbjson_types::Timestamp { seconds: 1, nanos: 0 }),
-            body: Some(wire::session_event::Body::SessionResumed(wire::SessionResumed {})),
+            occurred_at: Some(pbjson_types::Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+            body: Some(wire::session_event::Body::SessionResumed(
+                wire::SessionResumed {},
+            )),
             ..Default::default()
         }
         .encode_to_vec();
-        assert!(matches!(decode_record(&bytes, Some(b"S-1")), Decoded::Event(_)));
+        assert!(matches!(
+            decode_record(&bytes, Some(b"S-1")),
+            Decoded::Event(_)
+        ));
         assert!(matches!(
             decode_record(&bytes, Some(b"S-2")),
             Decoded::Bad(BadRecord::KeyMismatch { .. })

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
-use crate::events::decode::{decode_json, Decoded};
+use crate::events::decode::{Decoded, decode_json};
 use crate::projection::{Fold, Outcome, Position};
 
 /// The stream number event-log positions carry.
@@ -70,12 +70,18 @@ pub fn load(mut reader: impl BufRead, name: &str, fold: &mut Fold) -> io::Result
                 match fold.apply(event, position) {
                     Outcome::Applied => report.applied += 1,
                     Outcome::Buffered => report.buffered += 1,
-                    Outcome::Skipped(reason) => *report.skipped.entry(reason.code()).or_default() += 1,
+                    Outcome::Skipped(reason) => {
+                        *report.skipped.entry(reason.code()).or_default() += 1
+                    }
                 }
             }
             Decoded::UnknownKind => {
                 report.unknown_kinds += 1;
-                tracing::debug!(source = name, line = line_number, "skipped an event of unknown kind");
+                tracing::debug!(
+                    source = name,
+                    line = line_number,
+                    "skipped an event of unknown kind"
+                );
             }
             Decoded::Bad(reason) => {
                 *report.bad.entry(reason.code()).or_default() += 1;

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::session::{Change, Session};
 use super::Projection;
+use super::session::{Change, Session};
 use crate::events::{Event, EventKind, SessionId, Started};
 use crate::time::EventTime;
 
@@ -111,7 +111,10 @@ struct Book {
 #[derive(Debug)]
 enum Phase {
     /// Events arrived before `SessionStarted`; they apply when it comes.
-    Pending { since: EventTime, events: Vec<Event> },
+    Pending {
+        since: EventTime,
+        events: Vec<Event>,
+    },
     Active,
     /// A tombstone: the session ended or was evicted; late events are dropped.
     Ended,
@@ -131,7 +134,11 @@ impl Book {
 
     /// Records the event as seen; false if it was seen before.
     fn remember(&mut self, event: &Event, position: Position) -> bool {
-        match self.positions.iter_mut().find(|p| p.stream == position.stream) {
+        match self
+            .positions
+            .iter_mut()
+            .find(|p| p.stream == position.stream)
+        {
             Some(p) if p.offset >= position.offset => return false,
             Some(p) => p.offset = position.offset,
             None => self.positions.push(position),
@@ -250,7 +257,9 @@ impl Fold {
                 events.push(event);
                 Outcome::Buffered
             }
-            (Phase::Active, EventKind::SessionStarted(_)) => Outcome::Skipped(SkipReason::Duplicate),
+            (Phase::Active, EventKind::SessionStarted(_)) => {
+                Outcome::Skipped(SkipReason::Duplicate)
+            }
             (Phase::Active, _) => self.apply_active(event),
             (Phase::Ended, _) => Outcome::Skipped(SkipReason::Late),
         }
@@ -330,7 +339,8 @@ impl Fold {
             return;
         };
         if at > book.last_event_at {
-            self.idle_order.remove(&(book.last_event_at, Arc::clone(id)));
+            self.idle_order
+                .remove(&(book.last_event_at, Arc::clone(id)));
             book.last_event_at = at;
             self.idle_order.insert((at, Arc::clone(id)));
         }
@@ -364,7 +374,8 @@ impl Fold {
         for user in std::mem::take(&mut book.owners) {
             self.projection.index_remove(&user, id);
         }
-        self.idle_order.remove(&(book.last_event_at, Arc::clone(id)));
+        self.idle_order
+            .remove(&(book.last_event_at, Arc::clone(id)));
         book.phase = Phase::Ended;
         book.positions = Vec::new();
         book.event_ids = HashSet::new();
@@ -383,7 +394,13 @@ impl Fold {
 
     /// Evicts idle sessions, drops orphans and forgets old tombstones, all by event time.
     fn expire(&mut self, watermark: EventTime) {
-        let before = |d: Duration| EventTime(watermark.0.saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
+        let before = |d: Duration| {
+            EventTime(
+                watermark
+                    .0
+                    .saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+            )
+        };
 
         let idle_cutoff = before(self.config.max_idle);
         while let Some((at, id)) = first_before(&self.idle_order, idle_cutoff) {

@@ -53,7 +53,11 @@ impl Projection {
 
     /// Every active session, ordered by id.
     pub fn all(&self) -> Vec<Arc<Session>> {
-        let mut all: Vec<Arc<Session>> = self.sessions.iter().map(|s| Arc::clone(s.value())).collect();
+        let mut all: Vec<Arc<Session>> = self
+            .sessions
+            .iter()
+            .map(|s| Arc::clone(s.value()))
+            .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
@@ -69,7 +73,8 @@ impl Projection {
     }
 
     fn insert(&self, session: Session) {
-        self.sessions.insert(Arc::clone(&session.id), Arc::new(session));
+        self.sessions
+            .insert(Arc::clone(&session.id), Arc::new(session));
     }
 
     /// Changes a session in place unless a reader still holds its current snapshot, in

@@ -143,7 +143,10 @@ impl Session {
     /// member's endpoint.
     pub fn is_owned_by(&self, user: &str) -> bool {
         self.endpoint_id.as_deref() == Some(user)
-            || self.members.iter().any(|m| m.endpoint_id.as_deref() == Some(user))
+            || self
+                .members
+                .iter()
+                .any(|m| m.endpoint_id.as_deref() == Some(user))
     }
 
     /// Every user who may see this session, sorted and without repeats.
@@ -255,7 +258,8 @@ impl Session {
                     None => self.members.push(member),
                 }
                 if j.call_sid.is_some() {
-                    self.most_recent_participant_call_sid.clone_from(&j.call_sid);
+                    self.most_recent_participant_call_sid
+                        .clone_from(&j.call_sid);
                 }
             }
             EventKind::MemberCallStateChanged {

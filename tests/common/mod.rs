@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use sessiond::events::decode::{decode_json, Decoded};
 use sessiond::events::Event;
+use sessiond::events::decode::{Decoded, decode_json};
 use sessiond::projection::{Fold, FoldConfig, Outcome, Position, Projection};
 
 /// Parses one event-log line, panicking with the reason if it is not a valid event.
@@ -32,7 +32,10 @@ impl Feeder {
     }
 
     pub fn feed(&mut self, line: &str) -> Outcome {
-        let position = Position { stream: 0, offset: self.next };
+        let position = Position {
+            stream: 0,
+            offset: self.next,
+        };
         self.next += 1;
         self.fold.apply(event(line), position)
     }
@@ -63,7 +66,7 @@ pub mod http {
     use axum::http::{Request, Response};
     use http_body_util::BodyExt;
     use sessiond::api::auth::{AuthSettings, Authenticator};
-    use sessiond::api::{router, AppState, Readiness};
+    use sessiond::api::{AppState, Readiness, router};
     use sessiond::projection::Projection;
     use tower::ServiceExt;
 
@@ -71,7 +74,13 @@ pub mod http {
 
     /// A router over `projection`, verifying HS256 tokens signed with [`SECRET`].
     pub fn app(projection: Arc<Projection>) -> axum::Router {
-        app_with(projection, AuthSettings { secret: Some(SECRET.into()), ..Default::default() })
+        app_with(
+            projection,
+            AuthSettings {
+                secret: Some(SECRET.into()),
+                ..Default::default()
+            },
+        )
     }
 
     /// A router over `projection` with the given token settings.
@@ -90,6 +99,9 @@ pub mod http {
         let response = app.clone().oneshot(request).await.expect("infallible");
         let (parts, body) = response.into_parts();
         let bytes = body.collect().await.expect("body").to_bytes();
-        (Response::from_parts(parts, Body::empty()), String::from_utf8(bytes.to_vec()).expect("utf-8"))
+        (
+            Response::from_parts(parts, Body::empty()),
+            String::from_utf8(bytes.to_vec()).expect("utf-8"),
+        )
     }
 }
