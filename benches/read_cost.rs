@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sessiond::api::dto::{GetActiveSessionsResponse, SessionInfo};
 use sessiond::api::negotiate::Format;
 use sessiond::api::render;
@@ -62,7 +62,10 @@ fn projection_with(total: usize) -> Arc<Projection> {
         } else {
             format!("U-{}", i / SESSIONS_PER_USER)
         };
-        let position = Position { stream: 0, offset: i as i64 };
+        let position = Position {
+            stream: 0,
+            offset: i as i64,
+        };
         fold.apply(start(i, endpoint), position);
     }
     assert_eq!(projection.len(), total);
@@ -74,21 +77,29 @@ fn read_cost(c: &mut Criterion) {
     let mut group = c.benchmark_group("read_one_user");
     for total in [10_000usize, 1_000_000] {
         let projection = projection_with(total);
-        group.bench_with_input(BenchmarkId::new("sessions_for_user", total), &projection, |b, p| {
-            b.iter(|| black_box(p.sessions_for_user(black_box(READER))));
-        });
-        group.bench_with_input(BenchmarkId::new("json_response", total), &projection, |b, p| {
-            b.iter(|| {
-                let response = GetActiveSessionsResponse {
-                    sessions: p
-                        .sessions_for_user(black_box(READER))
-                        .iter()
-                        .map(|s| SessionInfo::from(&**s))
-                        .collect(),
-                };
-                black_box(render(Format::Json, &response))
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("sessions_for_user", total),
+            &projection,
+            |b, p| {
+                b.iter(|| black_box(p.sessions_for_user(black_box(READER))));
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("json_response", total),
+            &projection,
+            |b, p| {
+                b.iter(|| {
+                    let response = GetActiveSessionsResponse {
+                        sessions: p
+                            .sessions_for_user(black_box(READER))
+                            .iter()
+                            .map(|s| SessionInfo::from(&**s))
+                            .collect(),
+                    };
+                    black_box(render(Format::Json, &response))
+                });
+            },
+        );
     }
     group.finish();
 }
