@@ -6,5 +6,7 @@ pub mod events;
 pub mod ingest;
 pub mod model;
 pub mod projection;
+pub mod readiness;
 pub mod server;
+pub mod simulate;
 pub mod time;

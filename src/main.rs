@@ -8,8 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
+use sessiond::ingest::kafka::consumer::IngestConfig;
+use sessiond::ingest::kafka::dump::{DumpRange, dump};
+use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::ingest::kafka::{KafkaSettings, parse_option};
 use sessiond::projection::FoldConfig;
-use sessiond::server::{ServeConfig, serve};
+use sessiond::server::{ServeConfig, Source, serve};
+use sessiond::time::EventTime;
 
 /// A live, in-memory projection of active telephony sessions, served as Evo Voice's
 /// GetActiveSessions API.
@@ -23,16 +28,31 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Fold events and serve GET /sessions/active.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print an HS256 JWT for demos and tests.
     Token(TokenArgs),
+    /// Produce an event-log file to the topics, each event to its topic by kind.
+    Produce(ProduceArgs),
+    /// Write the topics' events to standard output as an event-log file.
+    Dump(DumpArgs),
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Event-log file to fold (one proto3-JSON SessionEvent per line).
-    #[arg(long, env = "SESSIOND_EVENTS", value_name = "FILE.jsonl")]
-    events: PathBuf,
+    #[arg(
+        long,
+        env = "SESSIOND_EVENTS",
+        value_name = "FILE.jsonl",
+        conflicts_with = "brokers"
+    )]
+    events: Option<PathBuf>,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+
+    #[command(flatten)]
+    ingest: IngestArgs,
 
     /// Address the HTTP API listens on.
     #[arg(
@@ -48,6 +68,109 @@ struct ServeArgs {
 
     #[command(flatten)]
     fold: FoldArgs,
+}
+
+#[derive(Debug, Args)]
+struct KafkaArgs {
+    /// Kafka bootstrap servers to consume from.
+    #[arg(long, env = "SESSIOND_BROKERS", value_name = "HOST:PORT[,…]")]
+    brokers: Option<String>,
+
+    /// Topics to read: the call topic, then the member topic.
+    #[arg(
+        long,
+        env = "SESSIOND_TOPICS",
+        value_delimiter = ',',
+        default_value = "voice.calls,voice.members"
+    )]
+    topics: Vec<String>,
+
+    /// Extra librdkafka client property (security.protocol, sasl.*, …); repeatable.
+    #[arg(long = "kafka-option", env = "SESSIOND_KAFKA_OPTIONS", value_delimiter = ';', value_name = "KEY=VALUE", value_parser = parse_option)]
+    options: Vec<(String, String)>,
+}
+
+impl KafkaArgs {
+    fn settings(&self, brokers: String) -> KafkaSettings {
+        KafkaSettings {
+            brokers,
+            options: self.options.clone(),
+        }
+    }
+
+    fn required_settings(&self) -> anyhow::Result<KafkaSettings> {
+        let brokers = self
+            .brokers
+            .clone()
+            .context("--brokers HOST:PORT is required")?;
+        Ok(self.settings(brokers))
+    }
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Once caught up, more unread records than this makes /readyz report stale.
+    #[arg(long, env = "SESSIOND_MAX_LAG", default_value_t = 10_000)]
+    max_lag: u64,
+
+    /// Once caught up, this long without a broker makes /readyz report stale.
+    #[arg(long, env = "SESSIOND_STALE_AFTER", default_value = "30s", value_parser = humantime::parse_duration)]
+    stale_after: Duration,
+
+    /// Bad records go to `<topic><suffix>`.
+    #[arg(long, env = "SESSIOND_DLQ_SUFFIX", default_value = ".dlq")]
+    dlq_suffix: String,
+
+    /// Do not dead-letter bad records (they are still counted and logged).
+    #[arg(long, env = "SESSIOND_NO_DLQ")]
+    no_dlq: bool,
+
+    /// How often to look for partitions added to the topics.
+    #[arg(long, env = "SESSIOND_METADATA_REFRESH", default_value = "10s", value_parser = humantime::parse_duration)]
+    metadata_refresh: Duration,
+}
+
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    /// The event-log file (`-` for standard input).
+    #[arg(value_name = "FILE.jsonl")]
+    file: PathBuf,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+#[derive(Debug, Args)]
+struct DumpArgs {
+    /// Records from here: `beginning`, or an RFC 3339 time (by record timestamp).
+    #[arg(long, default_value = "beginning", value_parser = parse_from)]
+    from: From,
+
+    /// Records up to this RFC 3339 time (by record timestamp); default: up to the end
+    /// offsets seen at start.
+    #[arg(long, value_parser = parse_millis)]
+    until: Option<i64>,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+fn parse_millis(s: &str) -> Result<i64, String> {
+    EventTime::parse_rfc3339(s)
+        .map(|t| t.0.div_euclid(1_000_000))
+        .ok_or_else(|| format!("expected an RFC 3339 time such as 2026-11-24T10:42:00Z, got {s:?}"))
+}
+
+/// Where `dump` starts: the beginning, or a record timestamp in milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct From(Option<i64>);
+
+fn parse_from(s: &str) -> Result<From, String> {
+    if s == "beginning" {
+        Ok(From(None))
+    } else {
+        parse_millis(s).map(|ms| From(Some(ms)))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -136,7 +259,23 @@ fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => run_serve(args),
+        Command::Serve(args) => run_serve(*args),
+        Command::Produce(args) => run_produce(args),
+        Command::Dump(args) => {
+            let settings = args.kafka.required_settings()?;
+            let range = DumpRange {
+                from_millis: args.from.0,
+                until_millis: args.until,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let report = dump(&settings, &args.kafka.topics, &range, &mut out)?;
+            eprintln!(
+                "dumped {} events ({} undecodable records left out)",
+                report.written, report.undecodable
+            );
+            Ok(())
+        }
         Command::Token(args) => {
             let token = mint_token(&TokenRequest {
                 secret: args.secret,
@@ -165,8 +304,20 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         issuer: args.jwt.jwt_issuer,
         audience: args.jwt.jwt_audience,
     })?;
+    let source = match (args.events, args.kafka.brokers.clone()) {
+        (Some(path), _) => Source::EventLog(path),
+        (None, Some(brokers)) => Source::Kafka(IngestConfig {
+            kafka: args.kafka.settings(brokers),
+            topics: args.kafka.topics.clone(),
+            dead_letter_suffix: (!args.ingest.no_dlq).then_some(args.ingest.dlq_suffix),
+            max_lag: args.ingest.max_lag,
+            stale_after: args.ingest.stale_after,
+            metadata_refresh: args.ingest.metadata_refresh,
+        }),
+        (None, None) => anyhow::bail!("give --events FILE.jsonl or --brokers HOST:PORT"),
+    };
     let config = ServeConfig {
-        events: args.events,
+        source,
         auth,
         fold: FoldConfig {
             tombstone_retention: args.fold.tombstone_retention,
@@ -182,4 +333,48 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         serve(listener, config).await?;
         Ok(())
     })
+}
+
+fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
+    let [calls, members] = args.kafka.topics.as_slice() else {
+        anyhow::bail!("--topics takes two topics: the call topic, then the member topic");
+    };
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let reader: Box<dyn std::io::BufRead> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.file)
+            .with_context(|| format!("opening {}", args.file.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let settings = args.kafka.required_settings()?;
+    let report =
+        tokio::runtime::Runtime::new()?.block_on(produce_lines(&settings, &topics, reader))?;
+    for (line, reason) in &report.bad_lines {
+        eprintln!("{}:{line}: not produced: {reason}", args.file.display());
+    }
+    eprintln!(
+        "produced {} records to {} and {}",
+        report.produced, topics.calls, topics.members
+    );
+    if !report.bad_lines.is_empty() {
+        anyhow::bail!(
+            "{} lines were not events and were not produced",
+            report.bad_lines.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

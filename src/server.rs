@@ -1,21 +1,32 @@
-//! Running the service: the HTTP server over a projection, fed by a source in the
-//! background, shut down gracefully on Ctrl-C or SIGTERM.
+//! Running the service: the HTTP server over a projection, fed by a source (an event-log
+//! file or Kafka) in the background, shut down gracefully on Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Readiness};
 use crate::ingest::event_log;
+use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError};
 use crate::projection::{Fold, FoldConfig, Projection};
+
+/// Where the events come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An event-log file, folded once; ready when it is loaded.
+    EventLog(PathBuf),
+    /// Kafka topics, followed for as long as the service runs.
+    Kafka(IngestConfig),
+}
 
 /// Everything `sessiond serve` needs.
 #[derive(Debug)]
 pub struct ServeConfig {
-    /// The event-log file to fold.
-    pub events: PathBuf,
+    /// The events to fold.
+    pub source: Source,
     /// Token verification.
     pub auth: Authenticator,
     /// The fold's event-time windows.
@@ -28,6 +39,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(#[from] std::io::Error),
+    /// The Kafka client could not be created.
+    #[error(transparent)]
+    Kafka(#[from] IngestError),
     /// The event log could not be read.
     #[error("reading {path}: {source}")]
     EventLog {
@@ -38,7 +52,7 @@ pub enum ServeError {
     },
 }
 
-/// Serves the API on `listener` while the event log loads; returns on shutdown.
+/// Serves the API on `listener` while the source feeds the fold; returns on shutdown.
 pub async fn serve(listener: TcpListener, config: ServeConfig) -> Result<(), ServeError> {
     let projection = Arc::new(Projection::new());
     let readiness = Arc::new(Readiness::default());
@@ -48,22 +62,48 @@ pub async fn serve(listener: TcpListener, config: ServeConfig) -> Result<(), Ser
         readiness: Arc::clone(&readiness),
     };
 
-    let path = config.events.clone();
-    let fold_config = config.fold;
-    let load = tokio::task::spawn_blocking(move || {
-        let mut fold = Fold::new(fold_config, projection);
-        let report = event_log::load_file(&path, &mut fold);
-        (fold, report)
-    });
-
     let server =
         axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
     let server = tokio::spawn(server.into_future());
+    let fold = Fold::new(config.fold, projection);
 
-    match load.await {
+    match config.source {
+        Source::EventLog(path) => load_event_log(path, fold, &readiness).await?,
+        Source::Kafka(ingest) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let ingest = consumer::spawn(ingest, fold, Arc::clone(&readiness), Arc::clone(&stop))?;
+            let served = server.await;
+            stop.store(true, Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
+            return match served {
+                Ok(result) => result.map_err(ServeError::Http),
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            };
+        }
+    }
+
+    match server.await {
+        Ok(result) => result.map_err(ServeError::Http),
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
+/// Folds the whole file, then marks the service ready.
+async fn load_event_log(
+    path: PathBuf,
+    mut fold: Fold,
+    readiness: &Readiness,
+) -> Result<(), ServeError> {
+    let file = path.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let report = event_log::load_file(&file, &mut fold);
+        (fold, report)
+    })
+    .await;
+    match loaded {
         Ok((fold, Ok(report))) => {
             tracing::info!(
-                file = %config.events.display(),
+                file = %path.display(),
                 lines = report.lines,
                 applied = report.applied,
                 bad = report.bad_total(),
@@ -73,18 +113,9 @@ pub async fn serve(listener: TcpListener, config: ServeConfig) -> Result<(), Ser
                 "event log loaded"
             );
             readiness.set_ready();
+            Ok(())
         }
-        Ok((_, Err(source))) => {
-            return Err(ServeError::EventLog {
-                path: config.events,
-                source,
-            });
-        }
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    }
-
-    match server.await {
-        Ok(result) => result.map_err(ServeError::Http),
+        Ok((_, Err(source))) => Err(ServeError::EventLog { path, source }),
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
 }

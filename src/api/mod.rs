@@ -8,11 +8,10 @@ pub mod negotiate;
 pub mod xml;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
@@ -21,23 +20,7 @@ use self::dto::{GetActiveSessionsResponse, SessionInfo};
 use self::negotiate::{Format, negotiate};
 use crate::projection::Projection;
 
-/// Whether the service has finished its initial load and may take traffic.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    ready: AtomicBool,
-}
-
-impl Readiness {
-    /// Marks the initial load complete.
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-    }
-
-    /// Whether the initial load is complete.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-}
+pub use crate::readiness::Readiness;
 
 /// What every handler reads.
 #[derive(Debug, Clone)]
@@ -121,8 +104,18 @@ fn active_sessions(
             .map(|s| SessionInfo::from(&**s))
             .collect(),
     };
-    format.respond(render(format, &response))
+    let mut response = format.respond(render(format, &response));
+    if let Some(reason) = state.readiness.stale_reason() {
+        // Reads keep answering from the last state; the header says it may be out of date.
+        if let Ok(value) = HeaderValue::from_str(&reason) {
+            response.headers_mut().insert(STALE_HEADER, value);
+        }
+    }
+    response
 }
+
+/// Set on session responses while the replica is stale, with the reason.
+pub const STALE_HEADER: &str = "x-sessiond-stale";
 
 /// The response body in `format`.
 pub fn render(format: Format, response: &GetActiveSessionsResponse) -> Vec<u8> {
@@ -134,9 +127,8 @@ pub fn render(format: Format, response: &GetActiveSessionsResponse) -> Vec<u8> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "loading").into_response()
+    match state.readiness.not_ready_reason() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
     }
 }

@@ -1,0 +1,299 @@
+//! The Kafka source against a real Kafka-protocol broker (tansu, or `KAFKA_BROKERS`).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::broker::{Broker, unique_topics};
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sessiond::events::wire;
+use sessiond::ingest::event_log;
+use sessiond::ingest::kafka::KafkaSettings;
+use sessiond::ingest::kafka::consumer::{IngestConfig, IngestStats, spawn};
+use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::projection::{Fold, FoldConfig, Projection, Session, SkipReason};
+use sessiond::readiness::Readiness;
+
+const DEMO: &str = include_str!("../examples/demo.jsonl");
+
+/// The projection the event-log source makes of `log`: what Kafka must match.
+fn folded_from_file(log: &str) -> Vec<Session> {
+    let mut fold = Fold::new(FoldConfig::default(), Arc::new(Projection::new()));
+    event_log::load(log.as_bytes(), "expected", &mut fold).unwrap();
+    fold.projection()
+        .all()
+        .iter()
+        .map(|s| (**s).clone())
+        .collect()
+}
+
+struct Running {
+    projection: Arc<Projection>,
+    readiness: Arc<Readiness>,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Fold, IngestStats)>,
+}
+
+impl Running {
+    fn start(settings: KafkaSettings, topics: &Topics, dlq: bool) -> Self {
+        let projection = Arc::new(Projection::new());
+        let readiness = Arc::new(Readiness::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = IngestConfig {
+            kafka: settings,
+            topics: vec![topics.calls.clone(), topics.members.clone()],
+            dead_letter_suffix: dlq.then(|| ".dlq".to_owned()),
+            max_lag: 10_000,
+            stale_after: Duration::from_secs(2),
+            metadata_refresh: Duration::from_secs(1),
+        };
+        let fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
+        let handle = spawn(config, fold, Arc::clone(&readiness), Arc::clone(&stop)).unwrap();
+        Self {
+            projection,
+            readiness,
+            stop,
+            handle,
+        }
+    }
+
+    fn wait_ready(&self) {
+        wait_until(Duration::from_secs(60), "ready", || {
+            self.readiness.is_ready()
+        });
+    }
+
+    fn finish(self) -> (Fold, IngestStats) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .join()
+            .expect("the ingest thread does not panic")
+    }
+}
+
+fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not {what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sessions(projection: &Projection) -> Vec<Session> {
+    projection.all().iter().map(|s| (**s).clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_through_kafka_equals_the_event_log() {
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("demo");
+    broker.create_topics(&[&calls, &members], 3).await;
+    let topics = Topics { calls, members };
+    let report = produce_lines(&broker.settings(), &topics, DEMO.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(report.produced, DEMO.lines().count() as u64);
+
+    let running = Running::start(broker.settings(), &topics, true);
+    running.wait_ready();
+    let expected = folded_from_file(DEMO);
+    assert!(!expected.is_empty());
+    assert_eq!(sessions(&running.projection), expected);
+    for session in &expected {
+        for user in session.owners() {
+            let from_kafka: Vec<_> = running
+                .projection
+                .sessions_for_user(user)
+                .iter()
+                .map(|s| s.id.clone())
+                .collect();
+            assert!(
+                from_kafka.contains(&session.id),
+                "{user} sees {}",
+                session.id
+            );
+        }
+    }
+    let (fold, stats) = running.finish();
+    assert_eq!(stats.records, report.produced);
+    assert!(stats.bad.is_empty(), "{stats:?}");
+    // Whether the demo's late memberLeft counts as late depends on how the topics
+    // interleaved; nothing is ever a duplicate on a first read.
+    assert_eq!(fold.stats().skipped.get(&SkipReason::Duplicate), None);
+}
+
+/// A record as sent: topic, key, value.
+type RawRecord = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Garbage of every kind the source must survive: not protobuf, a key that is not the
+/// session id, no session id, no timestamp, an unknown kind, an empty value.
+fn garbage(i: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>, &'static str) {
+    let valid = |session: &str| wire::SessionEvent {
+        session_id: session.into(),
+        occurred_at: Some(pbjson_types::Timestamp {
+            seconds: 1_795_000_000,
+            nanos: 0,
+        }),
+        body: Some(wire::session_event::Body::SessionResumed(
+            wire::SessionResumed {},
+        )),
+        ..Default::default()
+    };
+    match i % 6 {
+        0 => (
+            Some(b"junk".to_vec()),
+            Some(vec![0xff, 0x00, 0x13, 0x37, (i % 251) as u8]),
+            "undecodable",
+        ),
+        1 => (
+            Some(b"S-other".to_vec()),
+            Some(valid("S-garbage").encode_to_vec()),
+            "key_mismatch",
+        ),
+        2 => (
+            Some(b"".to_vec()),
+            Some(valid("").encode_to_vec()),
+            "missing_session_id",
+        ),
+        3 => {
+            let mut e = valid("S-g3");
+            e.occurred_at = None;
+            (
+                Some(b"S-g3".to_vec()),
+                Some(e.encode_to_vec()),
+                "missing_timestamp",
+            )
+        }
+        4 => {
+            // Field 60: a kind from a newer producer.
+            let mut bytes = wire::SessionEvent {
+                session_id: "S-g4".into(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            bytes.extend_from_slice(&[0xE2, 0x03, 0x00]);
+            (Some(b"S-g4".to_vec()), Some(bytes), "unknown_kind")
+        }
+        _ => (Some(b"S-g5".to_vec()), None, "missing_session_id"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_is_dead_lettered_and_every_good_event_applied() {
+    const GARBAGE_PER_TOPIC: usize = 2_000;
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("garbage");
+    broker.create_topics(&[&calls, &members], 2).await;
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let producer: FutureProducer = broker.settings().client_config().create().unwrap();
+
+    // Good events with garbage between them, on both topics.
+    let lines: Vec<&str> = DEMO.lines().collect();
+    let rounds = GARBAGE_PER_TOPIC / 4;
+    let mut records: Vec<RawRecord> = Vec::new();
+    let mut expected_bad = std::collections::BTreeMap::<&str, u64>::new();
+    let mut sent_garbage = 0;
+    for n in 0..rounds {
+        for line in &lines[n * lines.len() / rounds..(n + 1) * lines.len() / rounds] {
+            let event: wire::SessionEvent = serde_json::from_str(line).unwrap();
+            let topic = topics.for_event(&event).to_owned();
+            records.push((
+                topic,
+                Some(event.session_id.clone().into_bytes()),
+                Some(event.encode_to_vec()),
+            ));
+        }
+        for topic in [&calls, &members] {
+            for k in 0..4 {
+                let (key, value, reason) = garbage(n * 4 + k);
+                records.push((topic.clone(), key, value));
+                *expected_bad.entry(reason).or_default() += 1;
+                sent_garbage += 1;
+            }
+        }
+    }
+    let mut deliveries = Vec::new();
+    for (topic, key, value) in &records {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    for delivery in deliveries {
+        delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+    assert_eq!(sent_garbage, 2 * GARBAGE_PER_TOPIC);
+
+    let running = Running::start(broker.settings(), &topics, true);
+    running.wait_ready();
+    assert_eq!(
+        sessions(&running.projection),
+        folded_from_file(DEMO),
+        "every good event applied"
+    );
+    let (_, stats) = running.finish();
+
+    let unknown = expected_bad.remove("unknown_kind").unwrap_or_default();
+    assert_eq!(stats.unknown_kinds, unknown);
+    assert_eq!(
+        stats
+            .bad
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        expected_bad
+    );
+    let dead = expected_bad.values().sum::<u64>();
+    assert_eq!(stats.dead_lettered, dead);
+
+    // Every bad record is in its topic's dead-letter topic, with its origin and reason.
+    let consumer: BaseConsumer = broker
+        .settings()
+        .client_config()
+        .set("group.id", "t")
+        .create()
+        .unwrap();
+    let mut list = rdkafka::TopicPartitionList::new();
+    for topic in [&calls, &members] {
+        list.add_partition_offset(&format!("{topic}.dlq"), 0, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut seen = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen < dead && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m.headers().expect("dead letters carry headers");
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            let source = header("sessiond-source-topic").expect("source topic header");
+            assert_eq!(format!("{source}.dlq"), m.topic());
+            assert!(
+                header("sessiond-source-offset").is_some()
+                    && header("sessiond-source-partition").is_some()
+            );
+            assert!(
+                header("sessiond-reason").is_some_and(|r| expected_bad.contains_key(r.as_str()))
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, dead, "dead letters delivered");
+}
