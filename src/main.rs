@@ -8,21 +8,27 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
+use sessiond::demo::{self, DemoConfig};
 use sessiond::ingest::kafka::consumer::IngestConfig;
 use sessiond::ingest::kafka::dump::{DumpRange, dump};
-use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::ingest::kafka::produce::{Topics, produce_lines, producer};
 use sessiond::ingest::kafka::{KafkaSettings, parse_option};
 use sessiond::projection::FoldConfig;
 use sessiond::server::{ServeConfig, Source, serve};
+use sessiond::simulate::live::produce_live;
+use sessiond::simulate::{SimConfig, Simulator};
 use sessiond::time::EventTime;
 
 /// A live, in-memory projection of active telephony sessions, served as Evo Voice's
 /// GetActiveSessions API.
 #[derive(Debug, Parser)]
 #[command(name = "sessiond", version, about)]
+///
+/// With no command, runs a self-contained demo: an embedded Kafka, simulated traffic, and
+/// the service over it, printing a token and a curl line for a user with live sessions.
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +41,42 @@ enum Command {
     Produce(ProduceArgs),
     /// Write the topics' events to standard output as an event-log file.
     Dump(DumpArgs),
+    /// Produce realistic simulated traffic to the topics.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Simulated events per second.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+
+    /// Stop after this much simulated time; default: run until stopped.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+
+    /// Accounts (companies) to simulate.
+    #[arg(long, default_value_t = 3)]
+    accounts: usize,
+
+    /// Agents (users), spread over the accounts.
+    #[arg(long, default_value_t = 12)]
+    users: usize,
+
+    /// Random seed: the same seed and start give the same events.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+
+    /// Simulated clock start (RFC 3339); default: now.
+    #[arg(long, value_parser = parse_time)]
+    start: Option<EventTime>,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+fn parse_time(s: &str) -> Result<EventTime, String> {
+    EventTime::parse_rfc3339(s).ok_or_else(|| format!("expected an RFC 3339 time, got {s:?}"))
 }
 
 #[derive(Debug, Args)]
@@ -259,9 +301,18 @@ fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => run_serve(*args),
-        Command::Produce(args) => run_produce(args),
-        Command::Dump(args) => {
+        None => {
+            let mut config = DemoConfig::default();
+            if let Ok(http) = std::env::var("SESSIOND_HTTP") {
+                config.http = http.parse().context("SESSIOND_HTTP")?;
+            }
+            tokio::runtime::Runtime::new()?.block_on(demo::run(config))?;
+            Ok(())
+        }
+        Some(Command::Simulate(args)) => run_simulate(args),
+        Some(Command::Serve(args)) => run_serve(*args),
+        Some(Command::Produce(args)) => run_produce(args),
+        Some(Command::Dump(args)) => {
             let settings = args.kafka.required_settings()?;
             let range = DumpRange {
                 from_millis: args.from.0,
@@ -276,7 +327,7 @@ fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Token(args) => {
+        Some(Command::Token(args)) => {
             let token = mint_token(&TokenRequest {
                 secret: args.secret,
                 sub: args.sub,
@@ -377,4 +428,44 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+}
+
+fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let [calls, members] = args.kafka.topics.as_slice() else {
+        anyhow::bail!("--topics takes two topics: the call topic, then the member topic");
+    };
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate > 0.0,
+        "--rate must be positive"
+    );
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let settings = args.kafka.required_settings()?;
+    let start = args.start.unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        EventTime(i64::try_from(nanos).unwrap_or(i64::MAX))
+    });
+    let mut simulator = Simulator::new(SimConfig {
+        seed: args.seed,
+        accounts: args.accounts,
+        users: args.users,
+        rate: args.rate,
+        start,
+    })
+    .peekable();
+    let until = args.duration.map(|d| start.saturating_add(d));
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let producer = producer(&settings)?;
+        let produced = tokio::select! {
+            produced = produce_live(&producer, &topics, &mut simulator, start, Duration::ZERO, until) => produced?,
+            _ = tokio::signal::ctrl_c() => 0,
+        };
+        eprintln!("produced {produced} simulated events to {} and {}", topics.calls, topics.members);
+        anyhow::Ok(())
+    })
 }

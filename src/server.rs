@@ -52,10 +52,30 @@ pub enum ServeError {
     },
 }
 
+/// What a running service shares with whoever started it (the embedded demo reads it).
+#[derive(Debug, Clone, Default)]
+pub struct Handles {
+    /// The projection the API serves.
+    pub projection: Arc<Projection>,
+    /// The service's readiness.
+    pub readiness: Arc<Readiness>,
+}
+
 /// Serves the API on `listener` while the source feeds the fold; returns on shutdown.
 pub async fn serve(listener: TcpListener, config: ServeConfig) -> Result<(), ServeError> {
-    let projection = Arc::new(Projection::new());
-    let readiness = Arc::new(Readiness::default());
+    serve_with(listener, config, Handles::default()).await
+}
+
+/// [`serve`], over the given projection and readiness.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: ServeConfig,
+    handles: Handles,
+) -> Result<(), ServeError> {
+    let Handles {
+        projection,
+        readiness,
+    } = handles;
     let state = AppState {
         projection: Arc::clone(&projection),
         auth: Arc::new(config.auth),

@@ -17,6 +17,7 @@
 //! assert!(first.event.session_id.starts_with("SIM-7-"));
 //! ```
 
+pub mod live;
 mod scenarios;
 mod script;
 mod world;

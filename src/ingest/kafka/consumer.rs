@@ -218,9 +218,9 @@ impl KafkaIngest {
         }
     }
 
-    /// Creates the dead-letter topics that do not exist yet, so dead letters never wait on
-    /// a missing topic; a broker that refuses is logged, and dead letters then wait for
-    /// someone to create them.
+    /// Creates the dead-letter topics that do not exist yet, in the background so reading
+    /// starts at once; a broker that refuses is logged, and dead letters then wait in
+    /// librdkafka's queue until someone creates the topics.
     fn ensure_dead_letter_topics(&self) {
         let Some(dead_letters) = &self.state.dead_letters else {
             return;
@@ -231,16 +231,19 @@ impl KafkaIngest {
             .iter()
             .map(|t| dead_letters.topic_for(t))
             .collect();
-        let created = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|rt| {
-                rt.block_on(admin::ensure_topics(&self.config.kafka, &topics, 1))
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(error) = created {
-            tracing::warn!(%error, ?topics, "could not make sure the dead-letter topics exist");
+        let settings = self.config.kafka.clone();
+        let spawned = std::thread::Builder::new().name("sessiond-dlq-topics".into()).spawn(move || {
+            let created = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(admin::ensure_topics(&settings, &topics, 1)).map_err(|e| e.to_string()));
+            if let Err(error) = created {
+                tracing::warn!(%error, ?topics, "could not make sure the dead-letter topics exist");
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "could not start creating the dead-letter topics");
         }
     }
 
