@@ -30,10 +30,7 @@ pub async fn produce_live(
     let wall_start = Instant::now();
     let mut produced = 0;
     let mut in_flight = Vec::new();
-    loop {
-        let Some(next) = simulator.peek() else {
-            break;
-        };
+    while let Some(next) = simulator.peek() {
         let at = next.event.occurred_at.map_or(sim_start, |t| {
             EventTime::from_parts(t.seconds, t.nanos).unwrap_or(sim_start)
         });
