@@ -420,16 +420,6 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_well_formed() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let [calls, members] = args.kafka.topics.as_slice() else {
         anyhow::bail!("--topics takes two topics: the call topic, then the member topic");
@@ -468,4 +458,14 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         eprintln!("produced {produced} simulated events to {} and {}", topics.calls, topics.members);
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }
