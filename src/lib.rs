@@ -10,4 +10,5 @@ pub mod projection;
 pub mod readiness;
 pub mod server;
 pub mod simulate;
+pub mod telemetry;
 pub mod time;

@@ -76,6 +76,8 @@ pub async fn serve_with(
         projection,
         readiness,
     } = handles;
+    // Before any source publishes: counts published earlier would be lost.
+    crate::telemetry::install();
     let state = AppState {
         projection: Arc::clone(&projection),
         auth: Arc::new(config.auth),
@@ -122,6 +124,8 @@ async fn load_event_log(
     .await;
     match loaded {
         Ok((fold, Ok(report))) => {
+            crate::telemetry::publish_fold(&fold);
+            crate::telemetry::publish_event_log(&report);
             tracing::info!(
                 file = %path.display(),
                 lines = report.lines,

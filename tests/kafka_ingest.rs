@@ -41,6 +41,7 @@ struct Running {
 
 impl Running {
     fn start(settings: KafkaSettings, topics: &Topics, dlq: bool) -> Self {
+        sessiond::telemetry::install();
         let projection = Arc::new(Projection::new());
         let readiness = Arc::new(Readiness::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -119,6 +120,28 @@ async fn the_demo_through_kafka_equals_the_event_log() {
             );
         }
     }
+    // Each partition's position, end and lag are published (a tick after catching up).
+    std::thread::sleep(Duration::from_millis(600));
+    let metrics = sessiond::telemetry::render();
+    for topic in [&topics.calls, &topics.members] {
+        for partition in 0..3 {
+            let lag =
+                format!("sessiond_partition_lag{{topic=\"{topic}\",partition=\"{partition}\"}} 0");
+            assert!(metrics.contains(&lag), "missing {lag}\n{metrics}");
+        }
+    }
+    let positions: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("sessiond_partition_position{")
+                && (l.contains(&topics.calls) || l.contains(&topics.members))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        positions as u64, report.produced,
+        "positions add up to the records produced"
+    );
     let (fold, stats) = running.finish();
     assert_eq!(stats.records, report.produced);
     assert!(stats.bad.is_empty(), "{stats:?}");

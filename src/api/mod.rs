@@ -43,7 +43,8 @@ const SESSION_OPERATIONS: [(&str, &str); 2] = [
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
     for (operation, path) in SESSION_OPERATIONS {
         router = router
             .route(path, sessions_route(None))
@@ -62,7 +63,32 @@ pub fn router(state: AppState) -> Router {
                 sessions_route(None).post(sessions_handler(None)),
             );
     }
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn(track_requests))
+        .with_state(state)
+}
+
+/// Counts every request by route and status, with its latency.
+async fn track_requests(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::telemetry::record_http(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(),
+    )
+        .into_response()
 }
 
 fn sessions_route(route_format: Option<Format>) -> MethodRouter<AppState> {

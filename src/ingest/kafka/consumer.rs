@@ -18,6 +18,7 @@ use super::{KafkaSettings, admin};
 use crate::events::decode::{Decoded, decode_record};
 use crate::projection::{Fold, Position};
 use crate::readiness::Readiness;
+use crate::telemetry;
 
 /// How the Kafka source runs.
 #[derive(Debug, Clone)]
@@ -352,8 +353,25 @@ impl KafkaIngest {
         }
     }
 
+    /// Publishes the counters and each partition's position, end and lag.
+    fn publish(&self) {
+        telemetry::publish_fold(&self.state.fold);
+        telemetry::publish_ingest(&self.state.stats);
+        for (topic, parts) in self.config.topics.iter().zip(&self.state.partitions) {
+            for (p, state) in parts.iter().enumerate() {
+                let high = self
+                    .connectivity
+                    .high_watermark(topic, p as i32)
+                    .unwrap_or(state.start_high)
+                    .max(state.next_offset);
+                telemetry::publish_partition(topic, p as i32, state.next_offset, high);
+            }
+        }
+    }
+
     /// Updates readiness: caught up to the end offsets seen at start, then fresh or stale.
     fn tick(&mut self) {
+        self.publish();
         let (connected, since) = self.connectivity.state();
         let no_broker = (!connected && since.elapsed() >= self.config.stale_after)
             .then(|| format!("no broker for {}s", since.elapsed().as_secs()));

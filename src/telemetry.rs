@@ -1,0 +1,131 @@
+//! Operational metrics, in Prometheus text form at `GET /metrics`.
+//!
+//! The fold stays pure: it only counts in its own stats, and the sources publish those
+//! counts here (as absolute values) on their own schedule. Every metric is named once, in
+//! this file.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::ingest::event_log::LoadReport;
+use crate::ingest::kafka::consumer::IngestStats;
+use crate::projection::Fold;
+
+/// Latency buckets for HTTP requests, in seconds: reads are served from memory.
+const HTTP_BUCKETS: [f64; 12] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder (once per process); later calls return the same handle.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("sessiond_http_request_duration_seconds".to_owned()),
+                    &HTTP_BUCKETS,
+                )
+                .and_then(PrometheusBuilder::install_recorder)
+                .inspect_err(|error| tracing::warn!(%error, "metrics recorder not installed"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The metrics in Prometheus text form.
+pub fn render() -> String {
+    install().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Publishes what the fold has counted, and the projection's sizes.
+pub fn publish_fold(fold: &Fold) {
+    let stats = fold.stats();
+    for (kind, n) in &stats.applied {
+        counter!("sessiond_events_applied_total", "kind" => *kind).absolute(*n);
+    }
+    for (reason, n) in &stats.skipped {
+        counter!("sessiond_records_skipped_total", "reason" => reason.code()).absolute(*n);
+    }
+    counter!("sessiond_records_skipped_total", "reason" => "orphan")
+        .absolute(stats.orphaned_events);
+    counter!("sessiond_sessions_evicted_total", "reason" => "idle").absolute(stats.evicted_idle);
+    counter!("sessiond_sessions_evicted_total", "reason" => "orphan")
+        .absolute(stats.orphaned_sessions);
+    counter!("sessiond_tombstones_expired_total").absolute(stats.tombstones_expired);
+    gauge!("sessiond_sessions", "state" => "active").set(fold.projection().len() as f64);
+    gauge!("sessiond_sessions", "state" => "pending").set(fold.pending_count() as f64);
+    gauge!("sessiond_sessions", "state" => "tombstoned").set(fold.tombstone_count() as f64);
+    if let Some(watermark) = fold.watermark() {
+        gauge!("sessiond_watermark_seconds").set(watermark.0 as f64 / 1e9);
+    }
+}
+
+/// Publishes what the Kafka source has counted.
+pub fn publish_ingest(stats: &IngestStats) {
+    counter!("sessiond_records_read_total").absolute(stats.records);
+    publish_bad(stats.bad.iter().map(|(k, v)| (*k, *v)), stats.unknown_kinds);
+    counter!("sessiond_dead_letters_total").absolute(stats.dead_lettered);
+}
+
+/// Publishes what loading an event log counted.
+pub fn publish_event_log(report: &LoadReport) {
+    counter!("sessiond_records_read_total").absolute(report.lines);
+    publish_bad(
+        report.bad.iter().map(|(k, v)| (*k, *v)),
+        report.unknown_kinds,
+    );
+}
+
+fn publish_bad(bad: impl Iterator<Item = (&'static str, u64)>, unknown_kinds: u64) {
+    let mut total = 0;
+    for (code, n) in bad {
+        counter!("sessiond_bad_records_total", "reason" => code).absolute(n);
+        total += n;
+    }
+    counter!("sessiond_records_skipped_total", "reason" => "bad").absolute(total);
+    counter!("sessiond_records_skipped_total", "reason" => "unknown_kind").absolute(unknown_kinds);
+}
+
+/// Publishes one partition's position (next offset to read), high watermark and lag.
+pub fn publish_partition(topic: &str, partition: i32, position: i64, high_watermark: i64) {
+    let labels = [
+        ("topic", topic.to_owned()),
+        ("partition", partition.to_string()),
+    ];
+    gauge!("sessiond_partition_position", &labels).set(position as f64);
+    gauge!("sessiond_partition_high_watermark", &labels).set(high_watermark as f64);
+    gauge!("sessiond_partition_lag", &labels).set((high_watermark - position).max(0) as f64);
+}
+
+/// Records one HTTP request.
+pub fn record_http(route: &str, status: u16, elapsed: Duration) {
+    let route = route.to_owned();
+    counter!("sessiond_http_requests_total", "route" => route.clone(), "status" => status.to_string()).increment(1);
+    histogram!("sessiond_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renders_what_was_published() {
+        super::install();
+        metrics::counter!("sessiond_test_total").absolute(3);
+        let text = super::render();
+        assert!(text.contains("sessiond_test_total 3"), "{text:?}");
+        let fold = crate::projection::Fold::new(Default::default(), Default::default());
+        std::thread::spawn(move || super::publish_fold(&fold))
+            .join()
+            .unwrap();
+        let text = super::render();
+        assert!(
+            text.contains("sessiond_sessions{state=\"active\"} 0"),
+            "{text:?}"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! `GET /metrics`: what the service counted, in Prometheus text form, over real HTTP.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
+use sessiond::projection::FoldConfig;
+use sessiond::server::{Handles, ServeConfig, Source, serve_with};
+
+const DEMO: &str = include_str!("../examples/demo.jsonl");
+
+/// A plain HTTP/1.1 GET; returns (status, body).
+fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_what_the_service_did() {
+    let dir = std::env::temp_dir().join(format!("sessiond-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("events.jsonl");
+    let unknown_kind =
+        r#"{"sessionId":"S-x","occurredAt":"2026-11-24T09:00:00Z","sessionTeleported":{}}"#;
+    std::fs::write(
+        &log,
+        format!("{DEMO}not json\n{{}}\n{{\"sessionId\":\"S\"}}\n{unknown_kind}\n"),
+    )
+    .unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handles = Handles::default();
+    let config = ServeConfig {
+        source: Source::EventLog(log),
+        auth: Authenticator::new(&AuthSettings {
+            secret: Some("k".into()),
+            ..Default::default()
+        })
+        .unwrap(),
+        fold: FoldConfig::default(),
+    };
+    tokio::spawn(serve_with(listener, config, handles.clone()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !handles.readiness.is_ready() {
+        assert!(Instant::now() < deadline, "not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let token = mint_token(&TokenRequest {
+        secret: "k".into(),
+        sub: "U-acme-alice".into(),
+        roles: vec!["User".into()],
+        ttl: Duration::from_secs(60),
+        issuer: None,
+        audience: None,
+    })
+    .unwrap();
+    let metrics = tokio::task::spawn_blocking(move || {
+        assert_eq!(http_get(port, "/sessions/active", Some(&token)).0, 200);
+        assert_eq!(http_get(port, "/sessions/active", None).0, 401);
+        let (status, body) = http_get(port, "/metrics", None);
+        assert_eq!(status, 200);
+        body
+    })
+    .await
+    .unwrap();
+
+    let started = DEMO
+        .lines()
+        .filter(|l| l.contains("\"sessionStarted\""))
+        .count();
+    for expected in [
+        format!("sessiond_events_applied_total{{kind=\"SessionStarted\"}} {started}"),
+        "sessiond_records_skipped_total{reason=\"bad\"} 3".to_owned(),
+        "sessiond_records_skipped_total{reason=\"unknown_kind\"} 1".to_owned(),
+        "sessiond_records_skipped_total{reason=\"late\"} 1".to_owned(),
+        "sessiond_bad_records_total{reason=\"undecodable\"} 1".to_owned(),
+        "sessiond_bad_records_total{reason=\"missing_session_id\"} 1".to_owned(),
+        "sessiond_bad_records_total{reason=\"missing_timestamp\"} 1".to_owned(),
+        "sessiond_sessions{state=\"active\"} 16".to_owned(),
+        "sessiond_sessions{state=\"pending\"} 0".to_owned(),
+        "sessiond_http_requests_total{route=\"/sessions/active\",status=\"200\"} 1".to_owned(),
+        "sessiond_http_requests_total{route=\"/sessions/active\",status=\"401\"} 1".to_owned(),
+        "sessiond_http_request_duration_seconds_bucket{route=\"/sessions/active\",le=\"0.001\"}"
+            .to_owned(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&expected)),
+            "missing {expected}\n{metrics}"
+        );
+    }
+}
