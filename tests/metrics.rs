@@ -2,40 +2,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::http_get;
 use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
 use sessiond::projection::FoldConfig;
 use sessiond::server::{Handles, ServeConfig, Source, serve_with};
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");
-
-/// A plain HTTP/1.1 GET; returns (status, body).
-fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_what_the_service_did() {

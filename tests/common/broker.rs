@@ -17,6 +17,7 @@ pub struct Broker {
     child: Option<Child>,
     port: u16,
     storage: Option<String>,
+    dir: Option<PathBuf>,
 }
 
 impl Broker {
@@ -28,6 +29,7 @@ impl Broker {
                 child: None,
                 port: 0,
                 storage: None,
+                dir: None,
             };
         }
         Self::tansu(free_port(), "memory://tansu/".to_owned())
@@ -39,8 +41,17 @@ impl Broker {
             std::env::var("KAFKA_BROKERS").is_err(),
             "this test stops and restarts its broker, so it needs tansu, not KAFKA_BROKERS"
         );
-        let storage = format!("sqlite://{}", dir.join("tansu.db").display());
-        Self::tansu(free_port(), storage)
+        // tansu reads `sqlite://NAME` relative to its working directory.
+        let mut broker = Self {
+            brokers: String::new(),
+            child: None,
+            port: free_port(),
+            storage: Some("sqlite://tansu.db".to_owned()),
+            dir: Some(dir.to_path_buf()),
+        };
+        broker.brokers = format!("127.0.0.1:{}", broker.port);
+        broker.spawn();
+        broker
     }
 
     fn tansu(port: u16, storage: String) -> Self {
@@ -49,6 +60,7 @@ impl Broker {
             child: None,
             port,
             storage: Some(storage),
+            dir: None,
         };
         broker.spawn();
         broker
@@ -57,7 +69,11 @@ impl Broker {
     fn spawn(&mut self) {
         let storage = self.storage.clone().expect("a tansu broker");
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu_binary())
+        let mut command = Command::new(tansu_binary());
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        let child = command
             .args([
                 "broker",
                 "--listener-url",

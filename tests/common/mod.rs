@@ -59,6 +59,42 @@ pub fn line(id: &str, session: &str, time: &str, body: &str) -> String {
     format!(r#"{{"eventId":"{id}","sessionId":"{session}","occurredAt":"{time}",{body}}}"#)
 }
 
+/// A plain HTTP/1.1 GET to 127.0.0.1; returns (status, body). The response headers are
+/// in [`http_get_full`].
+pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let (status, _, body) = http_get_full(port, path, token);
+    (status, body)
+}
+
+/// A plain HTTP/1.1 GET to 127.0.0.1; returns (status, lower-cased header block, body),
+/// with status 0 when nothing listens on the port.
+pub fn http_get_full(port: u16, path: &str, token: Option<&str>) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new(), String::new());
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
 pub mod http {
     //! Driving the API router in process.
 

@@ -1,0 +1,194 @@
+//! The real binary against tansu: the broker stopped for 10 s and restarted (sqlite
+//! storage keeps its data) while sessiond runs. Reads never fail, readiness reports the
+//! outage, and after recovery the projection equals a fresh replay.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::broker::{Broker, unique_topics};
+use common::http_get_full;
+use sessiond::api::auth::{TokenRequest, mint_token};
+use sessiond::api::dto::{GetActiveSessionsResponse, SessionInfo};
+use sessiond::ingest::event_log;
+use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::projection::{Fold, FoldConfig, Projection};
+
+const DEMO: &str = include_str!("../examples/demo.jsonl");
+const SECRET: &str = "outage-secret";
+
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn token(user: &str) -> String {
+    mint_token(&TokenRequest {
+        secret: SECRET.into(),
+        sub: user.into(),
+        roles: vec!["User".into()],
+        ttl: Duration::from_secs(600),
+        issuer: None,
+        audience: None,
+    })
+    .unwrap()
+}
+
+/// Each user's expected response, from folding the whole file.
+fn expected_responses() -> Vec<(String, serde_json::Value)> {
+    let projection = Arc::new(Projection::new());
+    let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
+    event_log::load(DEMO.as_bytes(), "expected", &mut fold).unwrap();
+    let mut users: Vec<String> = projection
+        .all()
+        .iter()
+        .flat_map(|s| {
+            s.owners()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    users.sort();
+    users.dedup();
+    users
+        .into_iter()
+        .map(|user| {
+            let response = GetActiveSessionsResponse {
+                sessions: projection
+                    .sessions_for_user(&user)
+                    .iter()
+                    .map(|s| SessionInfo::from(&**s))
+                    .collect(),
+            };
+            (user, serde_json::to_value(response).unwrap())
+        })
+        .collect()
+}
+
+fn wait(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_outage_is_reported_and_survived() {
+    let dir = std::env::temp_dir().join(format!("sessiond-outage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut broker = Broker::start_durable(&dir);
+    let (calls, members) = unique_topics("outage");
+    broker.create_topics(&[&calls, &members], 2).await;
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let lines: Vec<&str> = DEMO.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    produce_lines(&broker.settings(), &topics, first.join("\n").as_bytes())
+        .await
+        .unwrap();
+
+    let port = free_port();
+    let _service = Service(
+        Command::new(env!("CARGO_BIN_EXE_sessiond"))
+            .args([
+                "serve",
+                "--brokers",
+                &broker.brokers,
+                "--topics",
+                &format!("{calls},{members}"),
+            ])
+            .args([
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--jwt-secret",
+                SECRET,
+                "--stale-after",
+                "2s",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let alice = token("U-acme-alice");
+    tokio::task::spawn_blocking(move || {
+        wait("ready", Duration::from_secs(60), move || {
+            http_get_full(port, "/readyz", None).0 == 200
+        })
+    })
+    .await
+    .unwrap();
+
+    // The outage: every read answers; readiness and the stale header report it.
+    broker.stop();
+    let alice_reads = alice.clone();
+    let (saw_unready, saw_stale_header) = tokio::task::spawn_blocking(move || {
+        let (mut unready, mut stale) = (None, false);
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            let (status, headers, _) = http_get_full(port, "/sessions/active", Some(&alice_reads));
+            assert_eq!(status, 200, "reads never fail during the outage");
+            stale |= headers.contains("x-sessiond-stale: no broker");
+            let (status, _, body) = http_get_full(port, "/readyz", None);
+            if status == 503 {
+                unready = Some(body);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (unready, stale)
+    })
+    .await
+    .unwrap();
+    let reason = saw_unready.expect("/readyz reports the outage");
+    assert!(reason.contains("no broker"), "{reason}");
+    assert!(saw_stale_header, "reads say they are stale");
+
+    // Recovery: the rest of the log arrives, and the projection equals a fresh replay.
+    broker.restart();
+    produce_lines(&broker.settings(), &topics, second.join("\n").as_bytes())
+        .await
+        .unwrap();
+    let expected = expected_responses();
+    assert!(expected.len() > 5);
+    tokio::task::spawn_blocking(move || {
+        let matches = || {
+            http_get_full(port, "/readyz", None).0 == 200
+                && expected.iter().all(|(user, want)| {
+                    let (status, _, body) =
+                        http_get_full(port, "/sessions/active", Some(&token(user)));
+                    status == 200
+                        && serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .as_ref()
+                            == Some(want)
+                })
+        };
+        wait(
+            "caught up and equal to a fresh replay",
+            Duration::from_secs(60),
+            Box::new(matches),
+        );
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
