@@ -45,8 +45,8 @@ pub fn render() -> String {
 /// Publishes what the fold has counted, and the projection's sizes.
 pub fn publish_fold(fold: &Fold) {
     let stats = fold.stats();
-    for (kind, n) in &stats.applied {
-        counter!("sessiond_events_applied_total", "kind" => *kind).absolute(*n);
+    for (kind, n) in stats.applied() {
+        counter!("sessiond_events_applied_total", "kind" => kind).absolute(n);
     }
     for (reason, n) in &stats.skipped {
         counter!("sessiond_records_skipped_total", "reason" => reason.code()).absolute(*n);

@@ -167,27 +167,56 @@ pub enum EventKind {
     },
 }
 
+/// Every kind's name, in [`EventKind::index`] order.
+pub const KIND_NAMES: [&str; 17] = [
+    "SessionStarted",
+    "DialStateChanged",
+    "CallStateChanged",
+    "QueueStateChanged",
+    "SessionAnswered",
+    "SessionHeld",
+    "SessionResumed",
+    "ConferenceStarted",
+    "CustomerAssigned",
+    "SessionDetailsChanged",
+    "LogAppended",
+    "SessionEnded",
+    "MemberJoined",
+    "MemberCallStateChanged",
+    "MemberMuteChanged",
+    "MemberUpdated",
+    "MemberLeft",
+];
+
 impl EventKind {
+    /// [`EventKind::index`] of `SessionStarted`.
+    pub const STARTED_INDEX: usize = 0;
+
     /// The kind's name as in the schema (`SessionStarted`, `MemberLeft`, ...).
     pub fn name(&self) -> &'static str {
+        KIND_NAMES[self.index()]
+    }
+
+    /// The kind's position in [`KIND_NAMES`], for counting by kind without a map.
+    pub fn index(&self) -> usize {
         match self {
-            Self::SessionStarted(_) => "SessionStarted",
-            Self::DialStateChanged(_) => "DialStateChanged",
-            Self::CallStateChanged(_) => "CallStateChanged",
-            Self::QueueStateChanged { .. } => "QueueStateChanged",
-            Self::SessionAnswered { .. } => "SessionAnswered",
-            Self::SessionHeld { .. } => "SessionHeld",
-            Self::SessionResumed => "SessionResumed",
-            Self::ConferenceStarted { .. } => "ConferenceStarted",
-            Self::CustomerAssigned { .. } => "CustomerAssigned",
-            Self::SessionDetailsChanged(_) => "SessionDetailsChanged",
-            Self::LogAppended { .. } => "LogAppended",
-            Self::SessionEnded { .. } => "SessionEnded",
-            Self::MemberJoined(_) => "MemberJoined",
-            Self::MemberCallStateChanged { .. } => "MemberCallStateChanged",
-            Self::MemberMuteChanged { .. } => "MemberMuteChanged",
-            Self::MemberUpdated(_) => "MemberUpdated",
-            Self::MemberLeft { .. } => "MemberLeft",
+            Self::SessionStarted(_) => 0,
+            Self::DialStateChanged(_) => 1,
+            Self::CallStateChanged(_) => 2,
+            Self::QueueStateChanged { .. } => 3,
+            Self::SessionAnswered { .. } => 4,
+            Self::SessionHeld { .. } => 5,
+            Self::SessionResumed => 6,
+            Self::ConferenceStarted { .. } => 7,
+            Self::CustomerAssigned { .. } => 8,
+            Self::SessionDetailsChanged(_) => 9,
+            Self::LogAppended { .. } => 10,
+            Self::SessionEnded { .. } => 11,
+            Self::MemberJoined(_) => 12,
+            Self::MemberCallStateChanged { .. } => 13,
+            Self::MemberMuteChanged { .. } => 14,
+            Self::MemberUpdated(_) => 15,
+            Self::MemberLeft { .. } => 16,
         }
     }
 

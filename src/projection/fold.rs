@@ -4,12 +4,15 @@
 //! give the same state and evict the same sessions at the same point.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use foldhash::fast::FixedState;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Projection;
 use super::session::{Change, Session};
-use crate::events::{Event, EventKind, SessionId, Started};
+use crate::events::{Event, EventKind, KIND_NAMES, SessionId, Started};
 use crate::time::EventTime;
 
 /// The fold's event-time windows (event-model.md's defaults).
@@ -80,8 +83,9 @@ pub enum Outcome {
 /// Counters of what the fold has done, for logs, metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FoldStats {
-    /// Events applied, by kind name (buffered events count when they apply).
-    pub applied: BTreeMap<&'static str, u64>,
+    /// Events applied, by kind in [`KIND_NAMES`] order (buffered events count when they
+    /// apply); [`FoldStats::applied`] names them.
+    pub applied_by_kind: [u64; KIND_NAMES.len()],
     /// Events not applied, by reason.
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Sessions evicted after `max_idle` with no event.
@@ -94,17 +98,41 @@ pub struct FoldStats {
     pub tombstones_expired: u64,
 }
 
+/// A fixed-seed hasher: hashes that are the same on every run keep the fold deterministic.
+const FIXED: FixedState = FixedState::with_seed(0x5e55_10d5);
+
+/// What decides `lastModifiedBy`: (occurred_at, event id hash, actor hash).
+type Stamp = (EventTime, u64, u64);
+
+impl FoldStats {
+    /// Events applied, by kind name, leaving out kinds never applied.
+    pub fn applied(&self) -> BTreeMap<&'static str, u64> {
+        KIND_NAMES
+            .iter()
+            .zip(self.applied_by_kind)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| (*name, n))
+            .collect()
+    }
+}
+
 /// The fold's bookkeeping for one session, private to the writer.
 #[derive(Debug)]
 struct Book {
     phase: Phase,
     /// The highest offset applied per stream: a record at or below it is a redelivery.
     positions: Vec<Position>,
-    event_ids: HashSet<String>,
+    /// Hashes of the event ids applied (fixed-seed, so the same on every run): a 64-bit
+    /// hash keeps this memory small; two distinct ids of one session colliding is a
+    /// 2^-64 event per pair.
+    event_ids: HashSet<u64, FixedState>,
     last_event_at: EventTime,
-    /// The (occurred_at, event_id, actor) that set `lastModifiedBy`: the greatest wins, so
-    /// the result does not depend on how the two topics interleaved.
-    modified_by_stamp: Option<(EventTime, Option<String>, String)>,
+    /// The time this session is filed under in the idle order; `last_event_at` may have
+    /// moved on since, which the expiry pass checks before evicting.
+    idle_key: EventTime,
+    /// The (occurred_at, event id hash, actor hash) that set `lastModifiedBy`: the
+    /// greatest wins, so the result does not depend on how the two topics interleaved.
+    modified_by_stamp: Option<Stamp>,
     owners: Vec<String>,
 }
 
@@ -125,8 +153,9 @@ impl Book {
         Self {
             phase,
             positions: Vec::new(),
-            event_ids: HashSet::new(),
+            event_ids: HashSet::with_hasher(FIXED),
             last_event_at: at,
+            idle_key: at,
             modified_by_stamp: None,
             owners: Vec::new(),
         }
@@ -144,7 +173,7 @@ impl Book {
             None => self.positions.push(position),
         }
         match &event.event_id {
-            Some(id) => self.event_ids.insert(id.clone()),
+            Some(id) => self.event_ids.insert(FIXED.hash_one(id)),
             None => true,
         }
     }
@@ -155,7 +184,7 @@ impl Book {
 pub struct Fold {
     config: FoldConfig,
     projection: Arc<Projection>,
-    books: HashMap<SessionId, Book>,
+    books: HashMap<SessionId, Book, foldhash::fast::RandomState>,
     watermark: Option<EventTime>,
     /// Active sessions by last event time, pending ones by first, tombstones by end: the
     /// next to expire is always first.
@@ -171,7 +200,7 @@ impl Fold {
         Self {
             config,
             projection,
-            books: HashMap::new(),
+            books: HashMap::default(),
             watermark: None,
             idle_order: BTreeSet::new(),
             orphan_order: BTreeSet::new(),
@@ -240,9 +269,10 @@ impl Fold {
                 let buffered = std::mem::take(events);
                 book.phase = Phase::Active;
                 book.last_event_at = event.occurred_at;
+                book.idle_key = event.occurred_at;
                 self.orphan_order.remove(&(since, Arc::clone(&id)));
                 self.idle_order.insert((event.occurred_at, Arc::clone(&id)));
-                self.start(&event);
+                self.start(event);
                 for waiting in buffered {
                     if let Outcome::Skipped(reason) = self.apply_active(waiting) {
                         *self.stats.skipped.entry(reason).or_default() += 1;
@@ -266,83 +296,96 @@ impl Fold {
     }
 
     /// Creates the session from its `SessionStarted`.
-    fn start(&mut self, event: &Event) {
-        let EventKind::SessionStarted(started) = &event.kind else {
+    fn start(&mut self, event: Event) {
+        let Event {
+            event_id,
+            session_id,
+            occurred_at,
+            account_id,
+            actor_id,
+            kind,
+        } = event;
+        let EventKind::SessionStarted(started) = kind else {
             return;
         };
-        let session = new_session(event, started);
+        self.stats.applied_by_kind[EventKind::STARTED_INDEX] += 1;
+        if let (Some(actor), Some(book)) = (&actor_id, self.books.get_mut(&session_id)) {
+            let event_hash = event_id.as_ref().map_or(0, |e| FIXED.hash_one(e));
+            book.modified_by_stamp = Some((occurred_at, event_hash, FIXED.hash_one(actor)));
+        }
+        let session = new_session(
+            Arc::clone(&session_id),
+            occurred_at,
+            account_id,
+            actor_id,
+            *started,
+        );
         self.projection.insert(session);
-        self.count_applied(&event.kind);
-        self.stamp_modified_by(event);
-        self.reindex(&event.session_id);
+        self.reindex(&session_id);
     }
 
     /// Applies an event to an active session (including one buffered before the start).
     fn apply_active(&mut self, event: Event) -> Outcome {
-        let id = &event.session_id;
-        if let EventKind::SessionEnded { .. } = event.kind {
-            self.end(id, event.occurred_at);
-            self.count_applied(&event.kind);
+        let Event {
+            event_id,
+            session_id,
+            occurred_at,
+            actor_id,
+            kind,
+            ..
+        } = event;
+        let id = &session_id;
+        let kind_index = kind.index();
+        let changes_members = matches!(
+            kind,
+            EventKind::MemberJoined(_) | EventKind::MemberLeft { .. }
+        );
+        if let EventKind::SessionEnded { .. } = kind {
+            self.end(id, occurred_at);
+            self.stats.applied_by_kind[kind_index] += 1;
             return Outcome::Applied;
         }
+        let Some(book) = self.books.get_mut(id) else {
+            // An active session always has its book; treat a miss like a late event.
+            return Outcome::Skipped(SkipReason::Late);
+        };
+        // Decided before the session is touched, so one map access applies everything.
+        let stamp = actor_id.as_ref().map(|actor| {
+            let event_hash = event_id.as_ref().map_or(0, |e| FIXED.hash_one(e));
+            (occurred_at, event_hash, FIXED.hash_one(actor))
+        });
+        let new_actor = match (&actor_id, stamp) {
+            (Some(actor), Some(stamp)) if book.modified_by_stamp.is_none_or(|s| stamp > s) => {
+                Some(actor)
+            }
+            _ => None,
+        };
         let change = self.projection.update(id, |s| {
-            let change = s.apply(event.occurred_at, &event.kind);
-            if change == Change::Updated && event.occurred_at > s.last_modified_at {
-                s.last_modified_at = event.occurred_at;
+            let change = s.apply(occurred_at, kind);
+            if change == Change::Updated {
+                s.last_modified_at = s.last_modified_at.max(occurred_at);
+                if let Some(actor) = new_actor
+                    && s.last_modified_by.as_ref() != Some(actor)
+                {
+                    s.last_modified_by = Some(actor.clone());
+                }
             }
             change
         });
         match change {
             Some(Change::Updated) => {
-                self.count_applied(&event.kind);
-                self.stamp_modified_by(&event);
-                self.touch(id, event.occurred_at);
-                if matches!(
-                    event.kind,
-                    EventKind::MemberJoined(_) | EventKind::MemberLeft { .. }
-                ) {
+                if new_actor.is_some() {
+                    book.modified_by_stamp = stamp;
+                }
+                book.last_event_at = book.last_event_at.max(occurred_at);
+                self.stats.applied_by_kind[kind_index] += 1;
+                if changes_members {
                     self.reindex(id);
                 }
                 Outcome::Applied
             }
             Some(Change::UnknownMember) => Outcome::Skipped(SkipReason::UnknownMember),
-            // An active book always has its session; treat a miss like a late event.
             None => Outcome::Skipped(SkipReason::Late),
-        }
-    }
-
-    fn count_applied(&mut self, kind: &EventKind) {
-        *self.stats.applied.entry(kind.name()).or_default() += 1;
-    }
-
-    /// Sets `lastModifiedBy` when this event's stamp is the greatest seen for the session.
-    fn stamp_modified_by(&mut self, event: &Event) {
-        let Some(actor) = &event.actor_id else {
-            return;
-        };
-        let Some(book) = self.books.get_mut(&event.session_id) else {
-            return;
-        };
-        let stamp = (event.occurred_at, event.event_id.clone(), actor.clone());
-        if book.modified_by_stamp.as_ref().is_some_and(|s| *s >= stamp) {
-            return;
-        }
-        book.modified_by_stamp = Some(stamp);
-        self.projection.update(&event.session_id, |s| {
-            s.last_modified_by = Some(actor.clone());
-        });
-    }
-
-    /// Moves the session's idle deadline when it has seen a later event.
-    fn touch(&mut self, id: &SessionId, at: EventTime) {
-        let Some(book) = self.books.get_mut(id) else {
-            return;
-        };
-        if at > book.last_event_at {
-            self.idle_order
-                .remove(&(book.last_event_at, Arc::clone(id)));
-            book.last_event_at = at;
-            self.idle_order.insert((at, Arc::clone(id)));
         }
     }
 
@@ -374,11 +417,10 @@ impl Fold {
         for user in std::mem::take(&mut book.owners) {
             self.projection.index_remove(&user, id);
         }
-        self.idle_order
-            .remove(&(book.last_event_at, Arc::clone(id)));
+        self.idle_order.remove(&(book.idle_key, Arc::clone(id)));
         book.phase = Phase::Ended;
         book.positions = Vec::new();
-        book.event_ids = HashSet::new();
+        book.event_ids = HashSet::with_hasher(FIXED);
         book.modified_by_stamp = None;
         self.tombstone_order.insert((at, Arc::clone(id)));
         self.projection.remove(id);
@@ -405,6 +447,15 @@ impl Fold {
         let idle_cutoff = before(self.config.max_idle);
         while let Some((at, id)) = first_before(&self.idle_order, idle_cutoff) {
             self.idle_order.remove(&(at, Arc::clone(&id)));
+            // Filed under an older time: the session has had events since. Refile it under
+            // its latest; the loop evicts it if that too is past the cutoff.
+            if let Some(book) = self.books.get_mut(&id)
+                && book.last_event_at > at
+            {
+                book.idle_key = book.last_event_at;
+                self.idle_order.insert((book.last_event_at, id));
+                continue;
+            }
             self.end(&id, watermark);
             self.stats.evicted_idle += 1;
         }
@@ -441,33 +492,39 @@ fn first_before(
         .map(|(at, id)| (*at, Arc::clone(id)))
 }
 
-fn new_session(event: &Event, s: &Started) -> Session {
+fn new_session(
+    id: SessionId,
+    at: EventTime,
+    account_id: Option<String>,
+    actor_id: Option<String>,
+    s: Started,
+) -> Session {
     Session {
-        id: Arc::clone(&event.session_id),
-        created_at: event.occurred_at,
-        created_by: event.actor_id.clone(),
-        last_modified_at: event.occurred_at,
-        last_modified_by: None,
-        account_id: event.account_id.clone(),
-        account_name: s.account_name.clone(),
+        id,
+        created_at: at,
+        created_by: actor_id.clone(),
+        last_modified_at: at,
+        last_modified_by: actor_id,
+        account_id,
+        account_name: s.account_name,
         dial_state: s.dial_state,
         call_state: s.call_state,
         queue_state: s.queue_state,
-        customer_id: s.customer_id.clone(),
-        customer_name: s.customer_name.clone(),
-        customer_breadcrumb: s.customer_breadcrumb.clone(),
-        endpoint_id: s.endpoint_id.clone(),
-        endpoint_name: s.endpoint_name.clone(),
+        customer_id: s.customer_id,
+        customer_name: s.customer_name,
+        customer_breadcrumb: s.customer_breadcrumb,
+        endpoint_id: s.endpoint_id,
+        endpoint_name: s.endpoint_name,
         channel: s.channel,
         direction: s.direction,
-        destination: s.destination.clone(),
-        to_address: s.to_address.clone(),
-        from_address: s.from_address.clone(),
-        from_name: s.from_name.clone(),
-        from_phone_number: s.from_phone_number.clone(),
-        callback_number: s.callback_number.clone(),
-        call_sid: s.call_sid.clone(),
-        display_name: s.display_name.clone(),
+        destination: s.destination,
+        to_address: s.to_address,
+        from_address: s.from_address,
+        from_name: s.from_name,
+        from_phone_number: s.from_phone_number,
+        callback_number: s.callback_number,
+        call_sid: s.call_sid,
+        display_name: s.display_name,
         console_data: None,
         outcome: None,
         answered_by_id: None,

@@ -7,6 +7,7 @@ pub mod session;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use foldhash::fast::RandomState;
 
 use crate::events::SessionId;
 pub use fold::{Fold, FoldConfig, FoldStats, Outcome, Position, SkipReason};
@@ -18,8 +19,8 @@ pub use session::{LogEntry, Member, Session};
 /// while it works, so it always sees one consistent version of a session.
 #[derive(Debug, Default)]
 pub struct Projection {
-    sessions: DashMap<SessionId, Arc<Session>>,
-    by_user: DashMap<Box<str>, Vec<SessionId>>,
+    sessions: DashMap<SessionId, Arc<Session>, RandomState>,
+    by_user: DashMap<Box<str>, Vec<SessionId>, RandomState>,
 }
 
 impl Projection {

@@ -168,17 +168,17 @@ impl Session {
 
     /// Applies a non-start event's effect. `SessionStarted` creates sessions and
     /// `SessionEnded` removes them; the fold handles those two.
-    pub fn apply(&mut self, at: EventTime, kind: &EventKind) -> Change {
+    pub fn apply(&mut self, at: EventTime, kind: EventKind) -> Change {
         match kind {
             EventKind::SessionStarted(_) | EventKind::SessionEnded { .. } => {}
-            EventKind::DialStateChanged(s) => self.dial_state = *s,
-            EventKind::CallStateChanged(s) => self.call_state = *s,
+            EventKind::DialStateChanged(s) => self.dial_state = s,
+            EventKind::CallStateChanged(s) => self.call_state = s,
             EventKind::QueueStateChanged {
                 queue_state,
                 ring_queue_id,
                 queue_member_id,
             } => {
-                self.queue_state = *queue_state;
+                self.queue_state = queue_state;
                 set(&mut self.ring_queue_id, ring_queue_id);
                 set(&mut self.queue_member_id, queue_member_id);
             }
@@ -186,8 +186,8 @@ impl Session {
                 answered_by_id,
                 answered_by_name,
             } => {
-                self.answered_by_id.clone_from(answered_by_id);
-                self.answered_by_name.clone_from(answered_by_name);
+                self.answered_by_id = answered_by_id;
+                self.answered_by_name = answered_by_name;
                 self.call_state = SessionCallState::Connected;
             }
             EventKind::SessionHeld {
@@ -195,9 +195,9 @@ impl Session {
                 hold_queue_name,
                 reason,
             } => {
-                self.held_by_user_id.clone_from(held_by_user_id);
-                self.hold_queue_name.clone_from(hold_queue_name);
-                self.hold_reason = *reason;
+                self.held_by_user_id = held_by_user_id;
+                self.hold_queue_name = hold_queue_name;
+                self.hold_reason = reason;
                 self.call_state = SessionCallState::Hold;
             }
             EventKind::SessionResumed => {
@@ -207,38 +207,33 @@ impl Session {
                 self.call_state = SessionCallState::Connected;
             }
             EventKind::ConferenceStarted { conference_sid } => {
-                self.conference_sid.clone_from(conference_sid);
+                self.conference_sid = conference_sid;
             }
             EventKind::CustomerAssigned {
                 customer_id,
                 customer_name,
                 customer_breadcrumb,
             } => {
-                self.customer_id.clone_from(customer_id);
-                self.customer_name.clone_from(customer_name);
-                self.customer_breadcrumb.clone_from(customer_breadcrumb);
+                self.customer_id = customer_id;
+                self.customer_name = customer_name;
+                self.customer_breadcrumb = customer_breadcrumb;
             }
             EventKind::SessionDetailsChanged(d) => {
-                set(&mut self.display_name, &d.display_name);
-                set(&mut self.console_data, &d.console_data);
-                set(&mut self.destination, &d.destination);
-                set(&mut self.callback_number, &d.callback_number);
-                set(&mut self.to_address, &d.to_address);
-                set(&mut self.from_address, &d.from_address);
-                set(&mut self.from_name, &d.from_name);
-                set(&mut self.outcome, &d.outcome);
+                let d = *d;
+                set(&mut self.display_name, d.display_name);
+                set(&mut self.console_data, d.console_data);
+                set(&mut self.destination, d.destination);
+                set(&mut self.callback_number, d.callback_number);
+                set(&mut self.to_address, d.to_address);
+                set(&mut self.from_address, d.from_address);
+                set(&mut self.from_name, d.from_name);
+                set(&mut self.outcome, d.outcome);
             }
             EventKind::LogAppended { message } => {
                 // Oldest first even when a producer's clock put entries out of order;
                 // equal dates keep arrival order.
                 let at_index = self.log.partition_point(|e| e.date <= at);
-                self.log.insert(
-                    at_index,
-                    LogEntry {
-                        date: at,
-                        message: message.clone(),
-                    },
-                );
+                self.log.insert(at_index, LogEntry { date: at, message });
             }
             EventKind::MemberJoined(j) => {
                 let member = Member {
@@ -265,32 +260,29 @@ impl Session {
             EventKind::MemberCallStateChanged {
                 identity,
                 call_state,
-            } => match self.member_mut(identity) {
-                Some(m) => m.call_state = *call_state,
+            } => match self.member_mut(&identity) {
+                Some(m) => m.call_state = call_state,
                 None => return Change::UnknownMember,
             },
-            EventKind::MemberMuteChanged { identity, muted } => match self.member_mut(identity) {
-                Some(m) => m.muted = *muted,
+            EventKind::MemberMuteChanged { identity, muted } => match self.member_mut(&identity) {
+                Some(m) => m.muted = muted,
                 None => return Change::UnknownMember,
             },
             EventKind::MemberUpdated(u) => match self.member_mut(&u.identity) {
                 Some(m) => {
-                    set(&mut m.display_name, &u.display_name);
-                    set(&mut m.avatar_url, &u.avatar_url);
+                    let u = *u;
+                    set(&mut m.display_name, u.display_name);
+                    set(&mut m.avatar_url, u.avatar_url);
                     if let Some(role) = u.role {
                         m.role = role;
                     }
-                    m.application_data.extend(
-                        u.application_data
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone())),
-                    );
+                    m.application_data.extend(u.application_data);
                 }
                 None => return Change::UnknownMember,
             },
             EventKind::MemberLeft { identity } => {
                 let before = self.members.len();
-                self.members.retain(|m| m.identity != *identity);
+                self.members.retain(|m| m.identity != identity);
                 if self.members.len() == before {
                     return Change::UnknownMember;
                 }
@@ -300,8 +292,8 @@ impl Session {
     }
 }
 
-fn set(field: &mut Option<String>, update: &FieldUpdate) {
+fn set(field: &mut Option<String>, update: FieldUpdate) {
     if let Some(value) = update {
-        field.clone_from(value);
+        *field = value;
     }
 }
