@@ -144,6 +144,16 @@ impl KafkaArgs {
         }
     }
 
+    fn call_and_member_topics(&self) -> anyhow::Result<Topics> {
+        let [calls, members] = self.topics.as_slice() else {
+            anyhow::bail!("--topics takes two topics: the call topic, then the member topic");
+        };
+        Ok(Topics {
+            calls: calls.clone(),
+            members: members.clone(),
+        })
+    }
+
     fn required_settings(&self) -> anyhow::Result<KafkaSettings> {
         let brokers = self
             .brokers
@@ -391,13 +401,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
-    let [calls, members] = args.kafka.topics.as_slice() else {
-        anyhow::bail!("--topics takes two topics: the call topic, then the member topic");
-    };
-    let topics = Topics {
-        calls: calls.clone(),
-        members: members.clone(),
-    };
+    let topics = args.kafka.call_and_member_topics()?;
     let reader: Box<dyn std::io::BufRead> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -425,17 +429,11 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
 }
 
 fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let [calls, members] = args.kafka.topics.as_slice() else {
-        anyhow::bail!("--topics takes two topics: the call topic, then the member topic");
-    };
     anyhow::ensure!(
         args.rate.is_finite() && args.rate > 0.0,
         "--rate must be positive"
     );
-    let topics = Topics {
-        calls: calls.clone(),
-        members: members.clone(),
-    };
+    let topics = args.kafka.call_and_member_topics()?;
     let settings = args.kafka.required_settings()?;
     let start = args.start.unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()

@@ -205,26 +205,7 @@ fn the_observed_rate_is_close_to_the_target() {
 fn all_kinds_and_paths_appear() {
     let events: Vec<SimEvent> = sim(1).take(20_000).collect();
     let kinds: BTreeSet<&str> = events.iter().map(|e| domain(e).kind.name()).collect();
-    let all = [
-        "SessionStarted",
-        "DialStateChanged",
-        "CallStateChanged",
-        "QueueStateChanged",
-        "SessionAnswered",
-        "SessionHeld",
-        "SessionResumed",
-        "ConferenceStarted",
-        "CustomerAssigned",
-        "SessionDetailsChanged",
-        "LogAppended",
-        "SessionEnded",
-        "MemberJoined",
-        "MemberCallStateChanged",
-        "MemberMuteChanged",
-        "MemberUpdated",
-        "MemberLeft",
-    ];
-    assert_eq!(kinds, all.into_iter().collect());
+    assert_eq!(kinds, crate::events::KIND_NAMES.into_iter().collect());
 
     let any = |f: &dyn Fn(&Body) -> bool| events.iter().any(|e| f(body(e)));
     let ch = |c: wire::Channel, d: wire::Direction| move |b: &Body| matches!(b, Body::SessionStarted(s) if s.channel == c as i32 && s.direction == d as i32);
