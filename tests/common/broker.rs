@@ -54,6 +54,12 @@ impl Broker {
         broker
     }
 
+    /// A tansu broker with in-memory storage on `port` (for a test that starts its client
+    /// before its broker).
+    pub fn start_on(port: u16) -> Self {
+        Self::tansu(port, "memory://tansu/".to_owned())
+    }
+
     fn tansu(port: u16, storage: String) -> Self {
         let mut broker = Self {
             brokers: format!("127.0.0.1:{port}"),
@@ -154,7 +160,8 @@ pub fn tansu_binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on (yet).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -1,6 +1,6 @@
 //! `sessiond dump`: the topics back out as an event-log file, so a production incident can
-//! be replayed locally with `serve --events`. Reads every partition up to the end offsets
-//! seen at start (or `--until`), and merges them by record timestamp, each partition in
+//! be replayed locally with `serve --events`. Reads every partition to its end (leaving
+//! out records after `--until`), and merges them by record timestamp, each partition in
 //! its own order.
 
 use std::cmp::Reverse;
@@ -62,93 +62,90 @@ pub fn dump(
     range: &DumpRange,
     out: &mut impl Write,
 ) -> Result<DumpReport, DumpError> {
-    let consumer: BaseConsumer = settings
-        .client_config()
-        .set("group.id", "sessiond-dump")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()?;
-    let mut ends = Vec::new();
-    let mut assignment = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len() as i32)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| DumpError::NoTopic(topic.clone()))?;
-        for p in 0..partitions {
-            let (low, high) = consumer.fetch_watermarks(topic, p, TIMEOUT)?;
-            if high > low {
-                ends.push((topic.clone(), p, high));
-                let start = match range.from_millis {
-                    Some(ms) => Offset::Offset(ms),
-                    None => Offset::Beginning,
-                };
-                assignment.add_partition_offset(topic, p, start)?;
-            }
-        }
-    }
-    if range.from_millis.is_some() && assignment.count() > 0 {
-        assignment = consumer.offsets_for_times(assignment, TIMEOUT)?;
-    }
-    // A partition with nothing at or after `from` comes back at its end: nothing to read.
-    let mut remaining: Vec<(String, i32, i64)> = ends
-        .into_iter()
-        .filter(
-            |(t, p, high)| match assignment.find_partition(t, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o < *high,
-                Some(Offset::End) => false,
-                _ => true,
-            },
-        )
-        .collect();
-    consumer.assign(&assignment)?;
-
     let mut report = DumpReport::default();
     let mut read: BTreeMap<(usize, i32), PartitionLines> = BTreeMap::new();
-    let mut idle_since = Instant::now();
-    while !remaining.is_empty() {
-        let Some(result) = consumer.poll(Duration::from_millis(200)) else {
-            if idle_since.elapsed() > Duration::from_secs(60) {
-                return Err(DumpError::Kafka(KafkaError::Canceled));
-            }
-            continue;
-        };
-        idle_since = Instant::now();
-        let message = result?;
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        let Some(slot) = remaining
-            .iter()
-            .position(|(t, p, _)| t == topic && *p == partition)
-        else {
-            continue;
-        };
-        let high = remaining[slot].2;
-        let timestamp = message.timestamp().to_millis().unwrap_or(0);
-        let past_until = range.until_millis.is_some_and(|until| timestamp > until);
-        if offset + 1 >= high || past_until {
-            remaining.swap_remove(slot);
-            if past_until || offset >= high {
-                continue;
-            }
-        }
-        match wire::SessionEvent::decode(message.payload().unwrap_or_default()) {
-            Ok(event) => {
-                let line = serde_json::to_string(&event).map_err(std::io::Error::other)?;
-                let topic_index = topics.iter().position(|t| t == topic).unwrap_or(usize::MAX);
-                read.entry((topic_index, partition))
-                    .or_default()
-                    .push_back((timestamp, line));
-            }
-            Err(_) => report.undecodable += 1,
-        }
+    for (index, topic) in topics.iter().enumerate() {
+        read_topic(settings, topic, index, range, &mut read, &mut report)?;
     }
     report.written = merge(read, out)?;
     out.flush()?;
     Ok(report)
+}
+
+/// Reads one topic's partitions to their ends. One consumer per topic, because the
+/// end-of-partition signal names a partition number but not its topic.
+fn read_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    index: usize,
+    range: &DumpRange,
+    read: &mut BTreeMap<(usize, i32), PartitionLines>,
+    report: &mut DumpReport,
+) -> Result<(), DumpError> {
+    let consumer: BaseConsumer = settings
+        .client_config()
+        .set("group.id", "sessiond-dump")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| DumpError::NoTopic(topic.to_owned()))?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        let start = range.from_millis.map_or(Offset::Beginning, Offset::Offset);
+        assignment.add_partition_offset(topic, p, start)?;
+    }
+    if range.from_millis.is_some() {
+        assignment = consumer.offsets_for_times(assignment, TIMEOUT)?;
+    }
+    consumer.assign(&assignment)?;
+
+    // A partition is done once it has reported its end with nothing read after that;
+    // records past `until` are left out.
+    let mut at_end = vec![false; partitions as usize];
+    let mut last_progress = Instant::now();
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            None if at_end.iter().all(|e| *e) => return Ok(()),
+            None if last_progress.elapsed() > Duration::from_secs(60) => {
+                return Err(DumpError::Kafka(KafkaError::Canceled));
+            }
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                if let Some(end) = at_end.get_mut(p as usize) {
+                    *end = true;
+                }
+                last_progress = Instant::now();
+            }
+            Some(Err(error)) => return Err(error.into()),
+            Some(Ok(message)) => {
+                last_progress = Instant::now();
+                let partition = message.partition();
+                if let Some(end) = at_end.get_mut(partition as usize) {
+                    *end = false;
+                }
+                let timestamp = message.timestamp().to_millis().unwrap_or(0);
+                if range.until_millis.is_some_and(|until| timestamp > until) {
+                    continue;
+                }
+                match wire::SessionEvent::decode(message.payload().unwrap_or_default()) {
+                    Ok(event) => {
+                        let line = serde_json::to_string(&event).map_err(std::io::Error::other)?;
+                        read.entry((index, partition))
+                            .or_default()
+                            .push_back((timestamp, line));
+                    }
+                    Err(_) => report.undecodable += 1,
+                }
+            }
+        }
+    }
 }
 
 /// Writes the partitions' lines merged by timestamp; each partition keeps its own order
