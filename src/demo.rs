@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use tokio::net::TcpListener;
 
-use crate::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
+use crate::api::auth::{AuthConfigError, AuthSettings, Authenticator, TokenRequest, mint_token};
 use crate::ingest::kafka::KafkaSettings;
 use crate::ingest::kafka::consumer::IngestConfig;
 use crate::ingest::kafka::produce::{self, Topics};
@@ -52,6 +52,9 @@ pub enum DemoError {
     /// The service failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The generated signing key was refused (cannot happen with a non-empty secret).
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
     /// The HTTP address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -124,8 +127,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
     let auth = Authenticator::new(&AuthSettings {
         secret: Some(secret.clone()),
         ..AuthSettings::default()
-    })
-    .map_err(|e| ServeError::Http(std::io::Error::other(e)))?;
+    })?;
     let listener = TcpListener::bind(config.http)
         .await
         .map_err(|source| DemoError::Listen {
