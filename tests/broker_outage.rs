@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, unique_topics};
-use common::http_get_full;
+use common::{KillOnDrop, http_get_full};
 use sessiond::api::auth::{TokenRequest, mint_token};
 use sessiond::api::dto::{GetActiveSessionsResponse, SessionInfo};
 use sessiond::ingest::event_log;
@@ -18,23 +18,6 @@ use sessiond::projection::{Fold, FoldConfig, Projection};
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");
 const SECRET: &str = "outage-secret";
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn token(user: &str) -> String {
     mint_token(&TokenRequest {
@@ -105,8 +88,8 @@ async fn a_broker_outage_is_reported_and_survived() {
         .await
         .unwrap();
 
-    let port = free_port();
-    let _service = Service(
+    let port = common::broker::free_port();
+    let _service = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_sessiond"))
             .args([
                 "serve",

@@ -7,11 +7,12 @@
 
 mod common;
 
+use common::{KillOnDrop, http_get_full};
+
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -142,38 +143,8 @@ impl Drop for TempDir {
     }
 }
 
-/// Kills and reaps the child on drop, so a failing test leaves no server behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| format!("<could not read {}: {e}>", path.display()))
-}
-
-/// `GET /readyz` over plain HTTP/1.1; true on a 200.
-fn is_ready(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200")
 }
 
 /// Waits for `/readyz`, failing loudly with the server's stderr if it exits or never gets ready.
@@ -186,7 +157,7 @@ fn wait_ready(server: &mut KillOnDrop, addr: SocketAddr, stderr: &Path) {
                 read(stderr)
             );
         }
-        if is_ready(addr) {
+        if http_get_full(addr.port(), "/readyz", None).0 == 200 {
             return;
         }
         assert!(
@@ -264,7 +235,7 @@ fn servicestack_json_service_client_reads_active_sessions() {
     let events = dir.0.join("events.jsonl");
     fs::write(&events, event_log().join("\n") + "\n").expect("write event log");
 
-    let port = free_port();
+    let port = common::broker::free_port();
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let server_stderr = dir.0.join("sessiond.stderr");
     let mut server = KillOnDrop(

@@ -59,6 +59,16 @@ pub fn line(id: &str, session: &str, time: &str, body: &str) -> String {
     format!(r#"{{"eventId":"{id}","sessionId":"{session}","occurredAt":"{time}",{body}}}"#)
 }
 
+/// Kills and reaps a child process on drop, so a failing test leaves no server behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A plain HTTP/1.1 GET to 127.0.0.1; returns (status, body). The response headers are
 /// in [`http_get_full`].
 pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
