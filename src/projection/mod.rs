@@ -2,6 +2,7 @@
 //! API while one fold writes them.
 
 pub mod fold;
+pub mod observe;
 pub mod session;
 
 use std::sync::Arc;
@@ -10,8 +11,12 @@ use dashmap::DashMap;
 use foldhash::fast::RandomState;
 
 use crate::events::SessionId;
-pub use fold::{Fold, FoldConfig, FoldStats, Outcome, Position, SkipReason};
-pub use session::{LogEntry, Member, Session};
+pub use fold::{
+    BookImage, Fold, FoldConfig, FoldImage, FoldStats, Outcome, Position, RestoreError,
+    SessionState, SkipReason,
+};
+pub use observe::{FoldObserver, Step, StepResult};
+pub use session::{FIELD_NAMES, Fields, LogEntry, Member, Session};
 
 /// The shared, readable state: what `GET /sessions/active` is served from.
 ///
@@ -74,8 +79,11 @@ impl Projection {
     }
 
     fn insert(&self, session: Session) {
-        self.sessions
-            .insert(Arc::clone(&session.id), Arc::new(session));
+        self.insert_shared(Arc::new(session));
+    }
+
+    fn insert_shared(&self, session: Arc<Session>) {
+        self.sessions.insert(Arc::clone(&session.id), session);
     }
 
     /// Changes a session in place unless a reader still holds its current snapshot, in

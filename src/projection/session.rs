@@ -132,10 +132,119 @@ pub struct Member {
 /// What applying one event to a session did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    /// The session's fields changed.
-    Updated,
+    /// The event applied; these fields now hold different values (possibly none, when
+    /// the event restated what the session already had).
+    Updated(Fields),
     /// The event names a member the session does not have; nothing changed.
     UnknownMember,
+}
+
+/// The API fields of a session, one bit each: what an event changed, for traces and
+/// history. Cheap to compute on the fold's hot path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Fields(u32);
+
+/// The API name of each bit of [`Fields`], in bit order.
+pub const FIELD_NAMES: [&str; 25] = [
+    "dialState",
+    "callState",
+    "queueState",
+    "ringQueueId",
+    "queueMemberId",
+    "answeredById",
+    "answeredByName",
+    "heldByUserId",
+    "holdQueueName",
+    "holdReason",
+    "conferenceSid",
+    "customerId",
+    "customerName",
+    "customerBreadcrumb",
+    "displayName",
+    "consoleData",
+    "destination",
+    "callbackNumber",
+    "toAddress",
+    "fromAddress",
+    "fromName",
+    "outcome",
+    "log",
+    "members",
+    "mostRecentParticipantCallSid",
+];
+
+/// Bit numbers of [`Fields`], named after the API fields.
+mod bit {
+    pub const DIAL_STATE: u32 = 0;
+    pub const CALL_STATE: u32 = 1;
+    pub const QUEUE_STATE: u32 = 2;
+    pub const RING_QUEUE_ID: u32 = 3;
+    pub const QUEUE_MEMBER_ID: u32 = 4;
+    pub const ANSWERED_BY_ID: u32 = 5;
+    pub const ANSWERED_BY_NAME: u32 = 6;
+    pub const HELD_BY_USER_ID: u32 = 7;
+    pub const HOLD_QUEUE_NAME: u32 = 8;
+    pub const HOLD_REASON: u32 = 9;
+    pub const CONFERENCE_SID: u32 = 10;
+    pub const CUSTOMER_ID: u32 = 11;
+    pub const CUSTOMER_NAME: u32 = 12;
+    pub const CUSTOMER_BREADCRUMB: u32 = 13;
+    pub const DISPLAY_NAME: u32 = 14;
+    pub const CONSOLE_DATA: u32 = 15;
+    pub const DESTINATION: u32 = 16;
+    pub const CALLBACK_NUMBER: u32 = 17;
+    pub const TO_ADDRESS: u32 = 18;
+    pub const FROM_ADDRESS: u32 = 19;
+    pub const FROM_NAME: u32 = 20;
+    pub const OUTCOME: u32 = 21;
+    pub const LOG: u32 = 22;
+    pub const MEMBERS: u32 = 23;
+    pub const MOST_RECENT_PARTICIPANT_CALL_SID: u32 = 24;
+}
+
+impl Fields {
+    /// Whether no field changed.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The changed fields' API names, in [`FIELD_NAMES`] order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        FIELD_NAMES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, name)| *name)
+    }
+
+    /// The raw bits, for compact storage.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Fields from raw bits (unknown bits are dropped).
+    pub fn from_bits(bits: u32) -> Self {
+        Self(bits & ((1 << FIELD_NAMES.len()) - 1))
+    }
+
+    fn mark(&mut self, bit: u32) {
+        self.0 |= 1 << bit;
+    }
+
+    /// Sets `field` to `value`, marking `bit` if that changed it.
+    fn put<T: PartialEq>(&mut self, field: &mut T, value: T, bit: u32) {
+        if *field != value {
+            *field = value;
+            self.mark(bit);
+        }
+    }
+
+    /// Applies an optional-field update, marking `bit` if it changed the field.
+    fn update(&mut self, field: &mut Option<String>, update: FieldUpdate, bit: u32) {
+        if let Some(value) = update {
+            self.put(field, value, bit);
+        }
+    }
 }
 
 impl Session {
@@ -166,117 +275,154 @@ impl Session {
         self.members.iter_mut().find(|m| m.identity == identity)
     }
 
-    /// Applies a non-start event's effect. `SessionStarted` creates sessions and
-    /// `SessionEnded` removes them; the fold handles those two.
+    /// Applies a non-start event's effect and says which fields it changed.
+    /// `SessionStarted` creates sessions and `SessionEnded` removes them; the fold handles
+    /// those two.
     pub fn apply(&mut self, at: EventTime, kind: EventKind) -> Change {
+        use bit::*;
+        let mut changed = Fields::default();
+        let c = &mut changed;
         match kind {
             EventKind::SessionStarted(_) | EventKind::SessionEnded { .. } => {}
-            EventKind::DialStateChanged(s) => self.dial_state = s,
-            EventKind::CallStateChanged(s) => self.call_state = s,
+            EventKind::DialStateChanged(s) => c.put(&mut self.dial_state, s, DIAL_STATE),
+            EventKind::CallStateChanged(s) => c.put(&mut self.call_state, s, CALL_STATE),
             EventKind::QueueStateChanged {
                 queue_state,
                 ring_queue_id,
                 queue_member_id,
             } => {
-                self.queue_state = queue_state;
-                set(&mut self.ring_queue_id, ring_queue_id);
-                set(&mut self.queue_member_id, queue_member_id);
+                c.put(&mut self.queue_state, queue_state, QUEUE_STATE);
+                c.update(&mut self.ring_queue_id, ring_queue_id, RING_QUEUE_ID);
+                c.update(&mut self.queue_member_id, queue_member_id, QUEUE_MEMBER_ID);
             }
             EventKind::SessionAnswered {
                 answered_by_id,
                 answered_by_name,
             } => {
-                self.answered_by_id = answered_by_id;
-                self.answered_by_name = answered_by_name;
-                self.call_state = SessionCallState::Connected;
+                c.put(&mut self.answered_by_id, answered_by_id, ANSWERED_BY_ID);
+                c.put(
+                    &mut self.answered_by_name,
+                    answered_by_name,
+                    ANSWERED_BY_NAME,
+                );
+                c.put(
+                    &mut self.call_state,
+                    SessionCallState::Connected,
+                    CALL_STATE,
+                );
             }
             EventKind::SessionHeld {
                 held_by_user_id,
                 hold_queue_name,
                 reason,
             } => {
-                self.held_by_user_id = held_by_user_id;
-                self.hold_queue_name = hold_queue_name;
-                self.hold_reason = reason;
-                self.call_state = SessionCallState::Hold;
+                c.put(&mut self.held_by_user_id, held_by_user_id, HELD_BY_USER_ID);
+                c.put(&mut self.hold_queue_name, hold_queue_name, HOLD_QUEUE_NAME);
+                c.put(&mut self.hold_reason, reason, HOLD_REASON);
+                c.put(&mut self.call_state, SessionCallState::Hold, CALL_STATE);
             }
             EventKind::SessionResumed => {
-                self.held_by_user_id = None;
-                self.hold_queue_name = None;
-                self.hold_reason = SessionHoldReasons::None;
-                self.call_state = SessionCallState::Connected;
+                c.put(&mut self.held_by_user_id, None, HELD_BY_USER_ID);
+                c.put(&mut self.hold_queue_name, None, HOLD_QUEUE_NAME);
+                c.put(&mut self.hold_reason, SessionHoldReasons::None, HOLD_REASON);
+                c.put(
+                    &mut self.call_state,
+                    SessionCallState::Connected,
+                    CALL_STATE,
+                );
             }
             EventKind::ConferenceStarted { conference_sid } => {
-                self.conference_sid = conference_sid;
+                c.put(&mut self.conference_sid, conference_sid, CONFERENCE_SID);
             }
             EventKind::CustomerAssigned {
                 customer_id,
                 customer_name,
                 customer_breadcrumb,
             } => {
-                self.customer_id = customer_id;
-                self.customer_name = customer_name;
-                self.customer_breadcrumb = customer_breadcrumb;
+                c.put(&mut self.customer_id, customer_id, CUSTOMER_ID);
+                c.put(&mut self.customer_name, customer_name, CUSTOMER_NAME);
+                c.put(
+                    &mut self.customer_breadcrumb,
+                    customer_breadcrumb,
+                    CUSTOMER_BREADCRUMB,
+                );
             }
             EventKind::SessionDetailsChanged(d) => {
                 let d = *d;
-                set(&mut self.display_name, d.display_name);
-                set(&mut self.console_data, d.console_data);
-                set(&mut self.destination, d.destination);
-                set(&mut self.callback_number, d.callback_number);
-                set(&mut self.to_address, d.to_address);
-                set(&mut self.from_address, d.from_address);
-                set(&mut self.from_name, d.from_name);
-                set(&mut self.outcome, d.outcome);
+                c.update(&mut self.display_name, d.display_name, DISPLAY_NAME);
+                c.update(&mut self.console_data, d.console_data, CONSOLE_DATA);
+                c.update(&mut self.destination, d.destination, DESTINATION);
+                c.update(
+                    &mut self.callback_number,
+                    d.callback_number,
+                    CALLBACK_NUMBER,
+                );
+                c.update(&mut self.to_address, d.to_address, TO_ADDRESS);
+                c.update(&mut self.from_address, d.from_address, FROM_ADDRESS);
+                c.update(&mut self.from_name, d.from_name, FROM_NAME);
+                c.update(&mut self.outcome, d.outcome, OUTCOME);
             }
             EventKind::LogAppended { message } => {
                 // Oldest first even when a producer's clock put entries out of order;
                 // equal dates keep arrival order.
                 let at_index = self.log.partition_point(|e| e.date <= at);
                 self.log.insert(at_index, LogEntry { date: at, message });
+                c.mark(LOG);
             }
             EventKind::MemberJoined(j) => {
+                let j = *j;
+                if j.call_sid.is_some() {
+                    c.put(
+                        &mut self.most_recent_participant_call_sid,
+                        j.call_sid.clone(),
+                        MOST_RECENT_PARTICIPANT_CALL_SID,
+                    );
+                }
                 let member = Member {
-                    identity: j.identity.clone(),
-                    endpoint_id: j.endpoint_id.clone(),
-                    display_name: j.display_name.clone(),
-                    avatar_url: j.avatar_url.clone(),
+                    identity: j.identity,
+                    endpoint_id: j.endpoint_id,
+                    display_name: j.display_name,
+                    avatar_url: j.avatar_url,
                     is_original_member: j.is_original_member,
-                    application_data: j.application_data.clone(),
+                    application_data: j.application_data,
                     call_state: j.call_state,
                     role: j.role,
-                    call_sid: j.call_sid.clone(),
+                    call_sid: j.call_sid,
                     muted: j.muted,
                 };
-                match self.member_mut(&j.identity) {
-                    Some(existing) => *existing = member,
-                    None => self.members.push(member),
-                }
-                if j.call_sid.is_some() {
-                    self.most_recent_participant_call_sid
-                        .clone_from(&j.call_sid);
+                match self.member_mut(&member.identity) {
+                    Some(existing) => c.put(existing, member, MEMBERS),
+                    None => {
+                        self.members.push(member);
+                        c.mark(MEMBERS);
+                    }
                 }
             }
             EventKind::MemberCallStateChanged {
                 identity,
                 call_state,
             } => match self.member_mut(&identity) {
-                Some(m) => m.call_state = call_state,
+                Some(m) => c.put(&mut m.call_state, call_state, MEMBERS),
                 None => return Change::UnknownMember,
             },
             EventKind::MemberMuteChanged { identity, muted } => match self.member_mut(&identity) {
-                Some(m) => m.muted = muted,
+                Some(m) => c.put(&mut m.muted, muted, MEMBERS),
                 None => return Change::UnknownMember,
             },
             EventKind::MemberUpdated(u) => match self.member_mut(&u.identity) {
                 Some(m) => {
                     let u = *u;
-                    set(&mut m.display_name, u.display_name);
-                    set(&mut m.avatar_url, u.avatar_url);
+                    c.update(&mut m.display_name, u.display_name, MEMBERS);
+                    c.update(&mut m.avatar_url, u.avatar_url, MEMBERS);
                     if let Some(role) = u.role {
-                        m.role = role;
+                        c.put(&mut m.role, role, MEMBERS);
                     }
-                    m.application_data.extend(u.application_data);
+                    for (key, value) in u.application_data {
+                        if m.application_data.get(&key) != Some(&value) {
+                            m.application_data.insert(key, value);
+                            c.mark(MEMBERS);
+                        }
+                    }
                 }
                 None => return Change::UnknownMember,
             },
@@ -286,14 +432,9 @@ impl Session {
                 if self.members.len() == before {
                     return Change::UnknownMember;
                 }
+                c.mark(MEMBERS);
             }
         }
-        Change::Updated
-    }
-}
-
-fn set(field: &mut Option<String>, update: FieldUpdate) {
-    if let Some(value) = update {
-        *field = value;
+        Change::Updated(changed)
     }
 }

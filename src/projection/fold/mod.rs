@@ -10,7 +10,12 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod image;
+
+pub use image::{BookImage, FoldImage, RestoreError, SessionState};
+
 use super::Projection;
+use super::observe::{FoldObserver, Observers, Step, StepResult};
 use super::session::{Change, Session};
 use crate::events::{Event, EventKind, KIND_NAMES, SessionId, Started};
 use crate::time::EventTime;
@@ -144,7 +149,7 @@ enum Phase {
     /// Events arrived before `SessionStarted`; they apply when it comes.
     Pending {
         since: EventTime,
-        events: Vec<Event>,
+        events: Vec<(Position, Event)>,
     },
     Active,
     /// A tombstone: the session ended or was evicted; late events are dropped.
@@ -197,6 +202,45 @@ pub struct Fold {
     orphan_order: BTreeSet<(EventTime, SessionId)>,
     tombstone_order: BTreeSet<(EventTime, SessionId)>,
     stats: FoldStats,
+    observers: Observers,
+    /// Cached from the observers, so the hot path asks a bool, not a list.
+    wants_steps: bool,
+    wants_changes: bool,
+}
+
+/// The parts of an event a [`Step`] names, kept while the event itself is consumed.
+struct StepMeta {
+    position: Position,
+    session_id: SessionId,
+    event_id: Option<String>,
+    actor_id: Option<String>,
+    kind: &'static str,
+    occurred_at: EventTime,
+}
+
+impl StepMeta {
+    fn of(event: &Event, position: Position) -> Self {
+        Self {
+            position,
+            session_id: Arc::clone(&event.session_id),
+            event_id: event.event_id.clone(),
+            actor_id: event.actor_id.clone(),
+            kind: event.kind.name(),
+            occurred_at: event.occurred_at,
+        }
+    }
+
+    fn step(&self, result: StepResult) -> Step<'_> {
+        Step {
+            position: self.position,
+            session_id: &self.session_id,
+            event_id: self.event_id.as_deref(),
+            actor_id: self.actor_id.as_deref(),
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            result,
+        }
+    }
 }
 
 impl Fold {
@@ -212,7 +256,17 @@ impl Fold {
             orphan_order: BTreeSet::new(),
             tombstone_order: BTreeSet::new(),
             stats: FoldStats::default(),
+            observers: Observers::default(),
+            wants_steps: false,
+            wants_changes: false,
         }
+    }
+
+    /// Adds an observer: it hears about every event and change from now on.
+    pub fn observe(&mut self, observer: Box<dyn FoldObserver>) {
+        self.observers.push(observer);
+        self.wants_steps = self.observers.wants_steps();
+        self.wants_changes = self.observers.wants_changes();
     }
 
     /// The projection this fold writes.
@@ -243,7 +297,18 @@ impl Fold {
     /// Applies one event that came from `position`.
     pub fn apply(&mut self, event: Event, position: Position) -> Outcome {
         let at = event.occurred_at;
-        let outcome = self.route(event, position);
+        let meta = self.wants_steps.then(|| StepMeta::of(&event, position));
+        let result = self.route(event, position);
+        if let Some(meta) = meta {
+            self.observers.step(&meta.step(result));
+        }
+        let outcome = match result {
+            StepResult::Started | StepResult::Applied(_) | StepResult::Ended => Outcome::Applied,
+            StepResult::Buffered => Outcome::Buffered,
+            StepResult::Skipped(reason) => Outcome::Skipped(reason),
+            // Only expiry orphans events, never their arrival.
+            StepResult::Orphaned => Outcome::Buffered,
+        };
         if let Outcome::Skipped(reason) = outcome {
             *self.stats.skipped.entry(reason).or_default() += 1;
         } else {
@@ -252,7 +317,7 @@ impl Fold {
         outcome
     }
 
-    fn route(&mut self, event: Event, position: Position) -> Outcome {
+    fn route(&mut self, event: Event, position: Position) -> StepResult {
         let id = Arc::clone(&event.session_id);
         let book = self.books.entry(Arc::clone(&id)).or_insert_with(|| {
             Book::new(
@@ -264,10 +329,10 @@ impl Fold {
             )
         });
         if matches!(book.phase, Phase::Ended) {
-            return Outcome::Skipped(SkipReason::Late);
+            return StepResult::Skipped(SkipReason::Late);
         }
         if !book.remember(&event, position) {
-            return Outcome::Skipped(SkipReason::Duplicate);
+            return StepResult::Skipped(SkipReason::Duplicate);
         }
         match (&mut book.phase, &event.kind) {
             (Phase::Pending { since, events }, EventKind::SessionStarted(_)) => {
@@ -279,25 +344,30 @@ impl Fold {
                 self.orphan_order.remove(&(since, Arc::clone(&id)));
                 self.idle_order.insert((event.occurred_at, Arc::clone(&id)));
                 self.start(event);
-                for waiting in buffered {
-                    if let Outcome::Skipped(reason) = self.apply_active(waiting) {
+                for (waiting_at, waiting) in buffered {
+                    let meta = self.wants_steps.then(|| StepMeta::of(&waiting, waiting_at));
+                    let result = self.apply_active(waiting);
+                    if let StepResult::Skipped(reason) = result {
                         *self.stats.skipped.entry(reason).or_default() += 1;
                     }
+                    if let Some(meta) = meta {
+                        self.observers.step(&meta.step(result));
+                    }
                 }
-                Outcome::Applied
+                StepResult::Started
             }
             (Phase::Pending { since, events }, _) => {
                 if events.is_empty() {
                     self.orphan_order.insert((*since, Arc::clone(&id)));
                 }
-                events.push(event);
-                Outcome::Buffered
+                events.push((position, event));
+                StepResult::Buffered
             }
             (Phase::Active, EventKind::SessionStarted(_)) => {
-                Outcome::Skipped(SkipReason::Duplicate)
+                StepResult::Skipped(SkipReason::Duplicate)
             }
             (Phase::Active, _) => self.apply_active(event),
-            (Phase::Ended, _) => Outcome::Skipped(SkipReason::Late),
+            (Phase::Ended, _) => StepResult::Skipped(SkipReason::Late),
         }
     }
 
@@ -328,10 +398,21 @@ impl Fold {
         );
         self.projection.insert(session);
         self.reindex(&session_id);
+        if self.wants_changes {
+            self.announce(&session_id, &[]);
+        }
+    }
+
+    /// Tells the observers the session's current state and who can see it.
+    fn announce(&mut self, id: &SessionId, lost: &[String]) {
+        let (Some(session), Some(book)) = (self.projection.get(id), self.books.get(id)) else {
+            return;
+        };
+        self.observers.upserted(&session, &book.owners, lost);
     }
 
     /// Applies an event to an active session (including one buffered before the start).
-    fn apply_active(&mut self, event: Event) -> Outcome {
+    fn apply_active(&mut self, event: Event) -> StepResult {
         let Event {
             event_id,
             session_id,
@@ -349,11 +430,11 @@ impl Fold {
         if let EventKind::SessionEnded { .. } = kind {
             self.end(id, occurred_at);
             self.stats.applied_by_kind[kind_index] += 1;
-            return Outcome::Applied;
+            return StepResult::Ended;
         }
         let Some(book) = self.books.get_mut(id) else {
             // An active session always has its book; treat a miss like a late event.
-            return Outcome::Skipped(SkipReason::Late);
+            return StepResult::Skipped(SkipReason::Late);
         };
         // Decided before the session is touched, so one map access applies everything.
         let stamp = actor_id.as_ref().map(|actor| {
@@ -368,7 +449,7 @@ impl Fold {
         };
         let change = self.projection.update(id, |s| {
             let change = s.apply(occurred_at, kind);
-            if change == Change::Updated {
+            if let Change::Updated(_) = change {
                 s.last_modified_at = s.last_modified_at.max(occurred_at);
                 if let Some(actor) = new_actor
                     && s.last_modified_by.as_ref() != Some(actor)
@@ -379,38 +460,48 @@ impl Fold {
             change
         });
         match change {
-            Some(Change::Updated) => {
+            Some(Change::Updated(fields)) => {
                 if new_actor.is_some() {
                     book.modified_by_stamp = stamp;
                 }
                 book.last_event_at = book.last_event_at.max(occurred_at);
                 self.stats.applied_by_kind[kind_index] += 1;
-                if changes_members {
-                    self.reindex(id);
+                let lost = if changes_members {
+                    self.reindex(id)
+                } else {
+                    Vec::new()
+                };
+                if self.wants_changes {
+                    self.announce(id, &lost);
                 }
-                Outcome::Applied
+                StepResult::Applied(fields)
             }
-            Some(Change::UnknownMember) => Outcome::Skipped(SkipReason::UnknownMember),
-            None => Outcome::Skipped(SkipReason::Late),
+            Some(Change::UnknownMember) => StepResult::Skipped(SkipReason::UnknownMember),
+            None => StepResult::Skipped(SkipReason::Late),
         }
     }
 
-    /// Brings the per-user index in line with the session's current owners.
-    fn reindex(&mut self, id: &SessionId) {
+    /// Brings the per-user index in line with the session's current owners; returns the
+    /// users who can no longer see it.
+    fn reindex(&mut self, id: &SessionId) -> Vec<String> {
         let owners: Vec<String> = match self.projection.get(id) {
             Some(s) => s.owners().into_iter().map(str::to_owned).collect(),
             None => Vec::new(),
         };
         let Some(book) = self.books.get_mut(id) else {
-            return;
+            return Vec::new();
         };
         for user in owners.iter().filter(|u| !book.owners.contains(u)) {
             self.projection.index_add(user, id);
         }
-        for user in book.owners.iter().filter(|u| !owners.contains(u)) {
+        let lost: Vec<String> = std::mem::replace(&mut book.owners, owners)
+            .into_iter()
+            .filter(|u| !book.owners.contains(u))
+            .collect();
+        for user in &lost {
             self.projection.index_remove(user, id);
         }
-        book.owners = owners;
+        lost
     }
 
     /// Takes a session out of the projection and leaves a tombstone.
@@ -420,8 +511,9 @@ impl Fold {
         };
         // The index goes first so that no reader finds an id whose session is gone
         // and then, worse, a session it no longer owns.
-        for user in std::mem::take(&mut book.owners) {
-            self.projection.index_remove(&user, id);
+        let owners = std::mem::take(&mut book.owners);
+        for user in &owners {
+            self.projection.index_remove(user, id);
         }
         self.idle_order.remove(&(book.idle_key, Arc::clone(id)));
         book.phase = Phase::Ended;
@@ -430,6 +522,9 @@ impl Fold {
         book.modified_by_stamp = None;
         self.tombstone_order.insert((at, Arc::clone(id)));
         self.projection.remove(id);
+        if self.wants_changes {
+            self.observers.removed(id, &owners);
+        }
     }
 
     fn advance_watermark(&mut self, at: EventTime) {
@@ -482,6 +577,12 @@ impl Fold {
             {
                 self.stats.orphaned_sessions += 1;
                 self.stats.orphaned_events += events.len() as u64;
+                if self.wants_steps {
+                    for (position, event) in &events {
+                        let meta = StepMeta::of(event, *position);
+                        self.observers.step(&meta.step(StepResult::Orphaned));
+                    }
+                }
             }
         }
 

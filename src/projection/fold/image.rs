@@ -1,0 +1,191 @@
+//! The fold's complete state as plain data: taken for a snapshot, and given back to
+//! rebuild a fold (and its projection) that continues exactly where the first left off.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::{Book, FIXED, Fold, FoldConfig, FoldStats, Phase, Position, Stamp};
+use crate::events::{Event, SessionId};
+use crate::projection::{Projection, Session};
+use crate::time::EventTime;
+
+/// Everything the fold knows, besides its configuration and observers.
+///
+/// Taking one is quick: active sessions are shared (`Arc`), not copied, so the fold is
+/// held only for as long as it takes to copy its small per-session bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldImage {
+    /// The highest `occurred_at` accepted.
+    pub watermark: Option<EventTime>,
+    /// The watermark at which expiry next runs.
+    pub next_expiry: EventTime,
+    /// The fold's counters.
+    pub stats: FoldStats,
+    /// Every session the fold remembers: active, pending and ended (tombstones).
+    pub books: Vec<BookImage>,
+}
+
+/// One session's bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookImage {
+    /// The session id.
+    pub id: SessionId,
+    /// Active, pending or ended.
+    pub state: SessionState,
+    /// The highest offset applied, per stream.
+    pub positions: Vec<Position>,
+    /// Fixed-seed hashes of the event ids applied, sorted.
+    pub event_ids: Vec<u64>,
+    /// The latest `occurred_at` applied.
+    pub last_event_at: EventTime,
+    /// The time the session is filed under in the idle order.
+    pub idle_key: EventTime,
+    /// What decided `lastModifiedBy`: (occurred_at, event id hash, actor hash).
+    pub modified_by_stamp: Option<(EventTime, u64, u64)>,
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionState {
+    /// Started and not ended: the session as the API shows it.
+    Active(Arc<Session>),
+    /// Waiting for `SessionStarted`, with the events that came first.
+    Pending {
+        /// When its first event occurred.
+        since: EventTime,
+        /// The events waiting, with where they came from, in arrival order.
+        events: Vec<(Position, Event)>,
+    },
+    /// Ended (or evicted) at this watermark; remembered to drop late events.
+    Ended {
+        /// When it ended.
+        at: EventTime,
+    },
+}
+
+/// Why an image cannot become a fold.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RestoreError {
+    /// Two books for one session.
+    #[error("session {0} appears twice")]
+    DuplicateSession(String),
+    /// An active book whose session has another id.
+    #[error("book {book} holds session {session}")]
+    MismatchedSession {
+        /// The book's id.
+        book: String,
+        /// The session's id.
+        session: String,
+    },
+    /// A pending session with nothing waiting.
+    #[error("pending session {0} has no events")]
+    EmptyPending(String),
+}
+
+impl Fold {
+    /// The fold's state as data, for a snapshot.
+    pub fn image(&self) -> FoldImage {
+        let ended_at: std::collections::HashMap<&str, EventTime> = self
+            .tombstone_order
+            .iter()
+            .map(|(at, id)| (&**id, *at))
+            .collect();
+        let books = self
+            .books
+            .iter()
+            .filter_map(|(id, book)| {
+                let state = match &book.phase {
+                    Phase::Active => SessionState::Active(self.projection.get(id)?),
+                    Phase::Pending { since, events } => SessionState::Pending {
+                        since: *since,
+                        events: events.clone(),
+                    },
+                    Phase::Ended => SessionState::Ended {
+                        at: *ended_at.get(&**id)?,
+                    },
+                };
+                let mut event_ids: Vec<u64> = book.event_ids.iter().copied().collect();
+                event_ids.sort_unstable();
+                Some(BookImage {
+                    id: Arc::clone(id),
+                    state,
+                    positions: book.positions.clone(),
+                    event_ids,
+                    last_event_at: book.last_event_at,
+                    idle_key: book.idle_key,
+                    modified_by_stamp: book.modified_by_stamp,
+                })
+            })
+            .collect();
+        FoldImage {
+            watermark: self.watermark,
+            next_expiry: self.next_expiry,
+            stats: self.stats.clone(),
+            books,
+        }
+    }
+
+    /// A fold that continues from `image`, writing its active sessions into
+    /// `projection` (which should be empty).
+    pub fn restore(
+        config: FoldConfig,
+        projection: Arc<Projection>,
+        image: FoldImage,
+    ) -> Result<Self, RestoreError> {
+        let mut fold = Fold::new(config, projection);
+        fold.watermark = image.watermark;
+        fold.next_expiry = image.next_expiry;
+        fold.stats = image.stats;
+        for b in image.books {
+            let id = Arc::clone(&b.id);
+            if fold.books.contains_key(&id) {
+                return Err(RestoreError::DuplicateSession(id.to_string()));
+            }
+            let mut event_ids = HashSet::with_capacity_and_hasher(b.event_ids.len(), FIXED);
+            event_ids.extend(b.event_ids);
+            let stamp: Option<Stamp> = b.modified_by_stamp;
+            let mut owners = Vec::new();
+            let phase = match b.state {
+                SessionState::Active(session) => {
+                    if session.id != id {
+                        return Err(RestoreError::MismatchedSession {
+                            book: id.to_string(),
+                            session: session.id.to_string(),
+                        });
+                    }
+                    owners = session.owners().into_iter().map(str::to_owned).collect();
+                    for user in &owners {
+                        fold.projection.index_add(user, &id);
+                    }
+                    fold.projection.insert_shared(session);
+                    fold.idle_order.insert((b.idle_key, Arc::clone(&id)));
+                    Phase::Active
+                }
+                SessionState::Pending { since, events } => {
+                    if events.is_empty() {
+                        return Err(RestoreError::EmptyPending(id.to_string()));
+                    }
+                    fold.orphan_order.insert((since, Arc::clone(&id)));
+                    Phase::Pending { since, events }
+                }
+                SessionState::Ended { at } => {
+                    fold.tombstone_order.insert((at, Arc::clone(&id)));
+                    Phase::Ended
+                }
+            };
+            fold.books.insert(
+                id,
+                Book {
+                    phase,
+                    positions: b.positions,
+                    event_ids,
+                    last_event_at: b.last_event_at,
+                    idle_key: b.idle_key,
+                    modified_by_stamp: stamp,
+                    owners,
+                },
+            );
+        }
+        Ok(fold)
+    }
+}
