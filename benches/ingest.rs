@@ -177,7 +177,14 @@ fn sessiond_ingest(broker: &broker::Broker, topics: &[String; 2]) -> Duration {
     };
     let fold = Fold::new(FoldConfig::default(), Arc::new(Projection::new()));
     let started = Instant::now();
-    let handle = spawn(config, fold, Arc::clone(&readiness), Arc::clone(&stop)).expect("ingest");
+    let handle = spawn(
+        config,
+        fold,
+        Arc::clone(&readiness),
+        Arc::default(),
+        Arc::clone(&stop),
+    )
+    .expect("ingest");
     while !readiness.is_ready() {
         std::thread::sleep(Duration::from_millis(1));
     }

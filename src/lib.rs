@@ -3,12 +3,16 @@
 
 pub mod api;
 pub mod demo;
+pub mod digest;
 pub mod events;
+pub mod history;
 pub mod ingest;
 pub mod model;
 pub mod projection;
 pub mod readiness;
+pub mod replay;
 pub mod server;
 pub mod simulate;
+pub mod status;
 pub mod telemetry;
 pub mod time;

@@ -114,6 +114,10 @@ struct ServeArgs {
 
     #[command(flatten)]
     fold: FoldArgs,
+
+    /// Applied events kept per active session for GET /sessions/{id}/history (0: none).
+    #[arg(long, env = "SESSIOND_HISTORY_DEPTH", default_value_t = sessiond::server::DEFAULT_HISTORY_DEPTH)]
+    history_depth: usize,
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +393,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             max_idle: args.fold.max_idle,
             orphan_ttl: args.fold.orphan_ttl,
         },
+        history_depth: args.history_depth,
     };
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.http)

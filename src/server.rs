@@ -9,9 +9,14 @@ use tokio::net::TcpListener;
 
 use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Readiness};
+use crate::history::History;
 use crate::ingest::event_log;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError};
 use crate::projection::{Fold, FoldConfig, Projection};
+use crate::status::{Status, StreamName, StreamPosition};
+
+/// Applied events kept per active session for `/sessions/{id}/history`, by default.
+pub const DEFAULT_HISTORY_DEPTH: usize = 8;
 
 /// Where the events come from.
 #[derive(Debug, Clone)]
@@ -31,6 +36,8 @@ pub struct ServeConfig {
     pub auth: Authenticator,
     /// The fold's event-time windows.
     pub fold: FoldConfig,
+    /// Applied events kept per active session for `/sessions/{id}/history` (0: none).
+    pub history_depth: usize,
 }
 
 /// Why serving stopped.
@@ -59,6 +66,8 @@ pub struct Handles {
     pub projection: Arc<Projection>,
     /// The service's readiness.
     pub readiness: Arc<Readiness>,
+    /// Positions and counters.
+    pub status: Arc<Status>,
 }
 
 /// Serves the API on `listener` while the source feeds the fold; returns on shutdown.
@@ -75,25 +84,36 @@ pub async fn serve_with(
     let Handles {
         projection,
         readiness,
+        status,
     } = handles;
+    let history = Arc::new(History::new(config.history_depth));
     // Before any source publishes: counts published earlier would be lost.
     crate::telemetry::install();
     let state = AppState {
         projection: Arc::clone(&projection),
         auth: Arc::new(config.auth),
         readiness: Arc::clone(&readiness),
+        status: Arc::clone(&status),
+        history: Arc::clone(&history),
     };
 
     let server =
         axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
     let server = tokio::spawn(server.into_future());
-    let fold = Fold::new(config.fold, projection);
+    let mut fold = Fold::new(config.fold, projection);
+    fold.observe(history.recorder());
 
     match config.source {
-        Source::EventLog(path) => load_event_log(path, fold, &readiness).await?,
+        Source::EventLog(path) => load_event_log(path, fold, &readiness, &status).await?,
         Source::Kafka(ingest) => {
             let stop = Arc::new(AtomicBool::new(false));
-            let ingest = consumer::spawn(ingest, fold, Arc::clone(&readiness), Arc::clone(&stop))?;
+            let ingest = consumer::spawn(
+                ingest,
+                fold,
+                Arc::clone(&readiness),
+                Arc::clone(&status),
+                Arc::clone(&stop),
+            )?;
             let served = server.await;
             stop.store(true, Ordering::Relaxed);
             let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
@@ -115,6 +135,7 @@ async fn load_event_log(
     path: PathBuf,
     mut fold: Fold,
     readiness: &Readiness,
+    status: &Status,
 ) -> Result<(), ServeError> {
     let file = path.clone();
     let loaded = tokio::task::spawn_blocking(move || {
@@ -126,6 +147,21 @@ async fn load_event_log(
         Ok((fold, Ok(report))) => {
             crate::telemetry::publish_fold(&fold);
             crate::telemetry::publish_event_log(&report);
+            let name = StreamName {
+                topic: path.display().to_string(),
+                partition: 0,
+            };
+            status.set_streams(vec![name.clone()]);
+            status.update(|r| {
+                r.take_fold(&fold);
+                r.positions = vec![StreamPosition {
+                    name,
+                    next_offset: i64::try_from(report.lines + 1).unwrap_or(i64::MAX),
+                }];
+                r.ingest.records = report.lines;
+                r.ingest.bad.clone_from(&report.bad);
+                r.ingest.unknown_kinds = report.unknown_kinds;
+            });
             tracing::info!(
                 file = %path.display(),
                 lines = report.lines,

@@ -231,6 +231,8 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
             .unwrap(),
         ),
         readiness: Arc::new(Readiness::default()),
+        status: Arc::default(),
+        history: Arc::new(sessiond::history::History::new(0)),
     });
     let token = mint_token(&TokenRequest {
         secret: "k".into(),

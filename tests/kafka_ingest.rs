@@ -55,7 +55,14 @@ impl Running {
             metadata_refresh: Duration::from_secs(1),
         };
         let fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
-        let handle = spawn(config, fold, Arc::clone(&readiness), Arc::clone(&stop)).unwrap();
+        let handle = spawn(
+            config,
+            fold,
+            Arc::clone(&readiness),
+            Arc::default(),
+            Arc::clone(&stop),
+        )
+        .unwrap();
         Self {
             projection,
             readiness,

@@ -177,8 +177,17 @@ impl Authenticator {
 
     /// Verifies the token and requires `role`.
     pub fn require_role(&self, headers: &HeaderMap, role: &str) -> Result<Principal, ApiError> {
+        self.require_any_role(headers, &[role])
+    }
+
+    /// Verifies the token and requires at least one of `roles`.
+    pub fn require_any_role(
+        &self,
+        headers: &HeaderMap,
+        roles: &[&str],
+    ) -> Result<Principal, ApiError> {
         let principal = self.authenticate(headers)?;
-        if principal.has_role(role) {
+        if roles.iter().any(|role| principal.has_role(role)) {
             Ok(principal)
         } else {
             Err(ApiError::InvalidRole)

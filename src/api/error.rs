@@ -23,6 +23,9 @@ pub enum ApiError {
     /// Authenticated, but without the role the service requires.
     #[error("Invalid Role")]
     InvalidRole,
+    /// The session asked for is not active (or its history is not kept).
+    #[error("Session not found")]
+    SessionNotFound,
 }
 
 impl ApiError {
@@ -33,6 +36,7 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::InvalidRole => StatusCode::FORBIDDEN,
+            Self::SessionNotFound => StatusCode::NOT_FOUND,
         }
     }
 
@@ -40,6 +44,7 @@ impl ApiError {
     pub fn error_code(self) -> &'static str {
         match self.status() {
             StatusCode::UNAUTHORIZED => "Unauthorized",
+            StatusCode::NOT_FOUND => "NotFound",
             _ => "Forbidden",
         }
     }
@@ -52,7 +57,7 @@ impl ApiError {
                 r#"Bearer realm="sessiond", error="invalid_token", error_description="Token has expired""#,
             ),
             Self::TokenInvalid => Some(r#"Bearer realm="sessiond", error="invalid_token""#),
-            Self::InvalidRole => None,
+            Self::InvalidRole | Self::SessionNotFound => None,
         }
     }
 

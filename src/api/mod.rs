@@ -1,6 +1,7 @@
 //! The HTTP API: routes, authentication, format negotiation, DTOs and their JSON and
 //! DataContract XML forms, and the one table of errors.
 
+pub mod admin;
 pub mod auth;
 pub mod dto;
 pub mod error;
@@ -18,7 +19,9 @@ use axum::routing::{MethodRouter, get};
 use self::auth::{Authenticator, USER_ROLE};
 use self::dto::{GetActiveSessionsResponse, SessionInfo};
 use self::negotiate::{Format, negotiate};
+use crate::history::History;
 use crate::projection::Projection;
+use crate::status::Status;
 
 pub use crate::readiness::Readiness;
 
@@ -31,6 +34,10 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Initial-load state, for `/readyz`.
     pub readiness: Arc<Readiness>,
+    /// Positions and counters, for `/admin/state`.
+    pub status: Arc<Status>,
+    /// Recent events per session, for `/sessions/{id}/history`.
+    pub history: Arc<History>,
 }
 
 /// The request DTO names that return the caller's active sessions.
@@ -44,7 +51,9 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/admin/state", get(admin::state))
+        .route("/sessions/{id}/history", get(admin::history));
     for (operation, path) in SESSION_OPERATIONS {
         router = router
             .route(path, sessions_route(None))

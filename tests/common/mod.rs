@@ -139,6 +139,8 @@ pub mod http {
             projection,
             auth: Arc::new(Authenticator::new(&settings).expect("auth settings")),
             readiness,
+            status: Arc::default(),
+            history: Arc::new(sessiond::history::History::new(0)),
         })
     }
 

@@ -18,6 +18,7 @@ use super::{KafkaSettings, admin};
 use crate::events::decode::{Decoded, decode_record};
 use crate::projection::{Fold, Position};
 use crate::readiness::Readiness;
+use crate::status::{Status, StreamName, StreamPosition};
 use crate::telemetry;
 
 /// How the Kafka source runs.
@@ -74,6 +75,7 @@ pub struct KafkaIngest {
     consumer: BaseConsumer<IngestContext>,
     connectivity: Arc<Connectivity>,
     readiness: Arc<Readiness>,
+    status: Arc<Status>,
     caught_up: bool,
     state: SourceState,
 }
@@ -108,6 +110,7 @@ impl KafkaIngest {
         config: IngestConfig,
         fold: Fold,
         readiness: Arc<Readiness>,
+        status: Arc<Status>,
     ) -> Result<Self, IngestError> {
         let context = IngestContext::default();
         let connectivity = Arc::clone(&context.connectivity);
@@ -140,6 +143,7 @@ impl KafkaIngest {
             consumer,
             connectivity,
             readiness,
+            status,
             caught_up: false,
         })
     }
@@ -170,7 +174,8 @@ impl KafkaIngest {
                     }
                 }
                 Some(Err(error)) => tracing::debug!(%error, "consumer error"),
-                None => {}
+                // Idle: a good moment to make `/admin/state` exact.
+                None => self.publish_status(),
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
@@ -355,6 +360,7 @@ impl KafkaIngest {
 
     /// Publishes the counters and each partition's position, end and lag.
     fn publish(&self) {
+        self.publish_status();
         telemetry::publish_fold(&self.state.fold);
         telemetry::publish_ingest(&self.state.stats);
         for (topic, parts) in self.config.topics.iter().zip(&self.state.partitions) {
@@ -367,6 +373,38 @@ impl KafkaIngest {
                 telemetry::publish_partition(topic, p as i32, state.next_offset, high);
             }
         }
+    }
+
+    /// Tells `/admin/state` where each partition stands and what the fold has counted.
+    fn publish_status(&self) {
+        let state = &self.state;
+        let mut names = Vec::new();
+        let mut positions = Vec::new();
+        for (topic, parts) in state.topics.iter().zip(&state.partitions) {
+            for (p, part) in parts.iter().enumerate() {
+                let name = StreamName {
+                    topic: topic.clone(),
+                    partition: p as i32,
+                };
+                positions.push((
+                    part.stream,
+                    StreamPosition {
+                        name: name.clone(),
+                        next_offset: part.next_offset,
+                    },
+                ));
+                names.push((part.stream, name));
+            }
+        }
+        names.sort_by_key(|(stream, _)| *stream);
+        positions.sort_by_key(|(stream, _)| *stream);
+        self.status
+            .set_streams(names.into_iter().map(|(_, name)| name).collect());
+        self.status.update(|r| {
+            r.take_fold(&state.fold);
+            r.positions = positions.into_iter().map(|(_, p)| p).collect();
+            r.ingest.clone_from(&state.stats);
+        });
     }
 
     /// Updates readiness: caught up to the end offsets seen at start, then fresh or stale.
@@ -535,9 +573,10 @@ pub fn spawn(
     config: IngestConfig,
     fold: Fold,
     readiness: Arc<Readiness>,
+    status: Arc<Status>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<(Fold, IngestStats)>, IngestError> {
-    let ingest = KafkaIngest::new(config, fold, readiness)?;
+    let ingest = KafkaIngest::new(config, fold, readiness, status)?;
     Ok(std::thread::Builder::new()
         .name("sessiond-ingest".into())
         .spawn(move || ingest.run(&stop))

@@ -2,6 +2,7 @@
 //! dead-letter producer, and the `produce` and `dump` tools.
 
 pub mod admin;
+pub mod bounded;
 pub mod connectivity;
 pub mod consumer;
 pub mod dead_letter;

@@ -284,6 +284,16 @@ impl Fold {
         &self.stats
     }
 
+    /// Where a session stands, in a word: `active`, `pending`, `ended`, or `unknown`.
+    pub fn session_phase(&self, id: &str) -> &'static str {
+        match self.books.get(id).map(|b| &b.phase) {
+            Some(Phase::Active) => "active",
+            Some(Phase::Pending { .. }) => "pending: waiting for SessionStarted",
+            Some(Phase::Ended) => "ended",
+            None => "unknown: no event of it was folded",
+        }
+    }
+
     /// Sessions waiting for their `SessionStarted`.
     pub fn pending_count(&self) -> usize {
         self.orphan_order.len()
@@ -297,8 +307,8 @@ impl Fold {
     /// Applies one event that came from `position`.
     pub fn apply(&mut self, event: Event, position: Position) -> Outcome {
         let at = event.occurred_at;
-        let meta = self.wants_steps.then(|| StepMeta::of(&event, position));
-        let result = self.route(event, position);
+        let mut meta = self.wants_steps.then(|| StepMeta::of(&event, position));
+        let result = self.route(event, position, &mut meta);
         if let Some(meta) = meta {
             self.observers.step(&meta.step(result));
         }
@@ -317,7 +327,14 @@ impl Fold {
         outcome
     }
 
-    fn route(&mut self, event: Event, position: Position) -> StepResult {
+    /// Routes the event by its session's phase. `meta` is reported here when events
+    /// that waited for this one follow it, so observers hear of the start first.
+    fn route(
+        &mut self,
+        event: Event,
+        position: Position,
+        meta: &mut Option<StepMeta>,
+    ) -> StepResult {
         let id = Arc::clone(&event.session_id);
         let book = self.books.entry(Arc::clone(&id)).or_insert_with(|| {
             Book::new(
@@ -344,6 +361,9 @@ impl Fold {
                 self.orphan_order.remove(&(since, Arc::clone(&id)));
                 self.idle_order.insert((event.occurred_at, Arc::clone(&id)));
                 self.start(event);
+                if let Some(meta) = meta.take() {
+                    self.observers.step(&meta.step(StepResult::Started));
+                }
                 for (waiting_at, waiting) in buffered {
                     let meta = self.wants_steps.then(|| StepMeta::of(&waiting, waiting_at));
                     let result = self.apply_active(waiting);
