@@ -10,5 +10,6 @@ pub mod projection;
 pub mod readiness;
 pub mod server;
 pub mod simulate;
+pub mod snapshot;
 pub mod telemetry;
 pub mod time;
