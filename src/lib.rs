@@ -14,5 +14,6 @@ pub mod replay;
 pub mod server;
 pub mod simulate;
 pub mod status;
+pub mod snapshot;
 pub mod telemetry;
 pub mod time;
