@@ -13,7 +13,7 @@ pub mod readiness;
 pub mod replay;
 pub mod server;
 pub mod simulate;
-pub mod status;
 pub mod snapshot;
+pub mod status;
 pub mod telemetry;
 pub mod time;

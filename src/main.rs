@@ -47,6 +47,65 @@ enum Command {
     Dump(DumpArgs),
     /// Produce realistic simulated traffic to the topics.
     Simulate(SimulateArgs),
+    /// Fold the events up to a cutoff and print what the projection held then.
+    Replay(Box<ReplayArgs>),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// Event-log file to replay (`-` for standard input).
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with = "brokers")]
+    events: Option<PathBuf>,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+
+    /// Fold only events that occurred at or before this RFC 3339 time.
+    #[arg(long, value_parser = parse_time, conflicts_with = "until_offsets")]
+    until: Option<EventTime>,
+
+    /// Read each named partition up to (not including) OFFSET; the others to the end
+    /// offsets seen at start.
+    #[arg(long, value_delimiter = ',', value_name = "TOPIC:PARTITION:OFFSET", value_parser = parse_topic_offset)]
+    until_offsets: Vec<(String, i32, i64)>,
+
+    /// Print only this session (and trace only its events).
+    #[arg(long, conflicts_with = "user")]
+    session: Option<String>,
+
+    /// Print this user's GetActiveSessions response, exactly as the API would.
+    #[arg(long)]
+    user: Option<String>,
+
+    /// Print every event in order with its position, kind and effect, or why it was
+    /// not applied.
+    #[arg(long)]
+    trace: bool,
+
+    /// Output format.
+    #[arg(long, value_parser = ["json", "xml"], default_value = "json")]
+    format: String,
+
+    /// Print the projection's digest (alone, on the last line) instead of the sessions.
+    #[arg(long)]
+    digest: bool,
+
+    #[command(flatten)]
+    fold: FoldArgs,
+}
+
+fn parse_topic_offset(s: &str) -> Result<(String, i32, i64), String> {
+    let bad = || format!("expected TOPIC:PARTITION:OFFSET, got {s:?}");
+    let (rest, offset) = s.rsplit_once(':').ok_or_else(bad)?;
+    let (topic, partition) = rest.rsplit_once(':').ok_or_else(bad)?;
+    if topic.is_empty() {
+        return Err(bad());
+    }
+    Ok((
+        topic.to_owned(),
+        partition.parse().map_err(|_| bad())?,
+        offset.parse().map_err(|_| bad())?,
+    ))
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +389,7 @@ fn run() -> anyhow::Result<()> {
         Some(Command::Simulate(args)) => run_simulate(args),
         Some(Command::Serve(args)) => run_serve(*args),
         Some(Command::Produce(args)) => run_produce(args),
+        Some(Command::Replay(args)) => run_replay(*args),
         Some(Command::Dump(args)) => {
             let settings = args.kafka.required_settings()?;
             let range = DumpRange {
@@ -388,11 +448,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig {
         source,
         auth,
-        fold: FoldConfig {
-            tombstone_retention: args.fold.tombstone_retention,
-            max_idle: args.fold.max_idle,
-            orphan_ttl: args.fold.orphan_ttl,
-        },
+        fold: args.fold.config(),
         history_depth: args.history_depth,
     };
     tokio::runtime::Runtime::new()?.block_on(async {
@@ -403,6 +459,89 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         serve(listener, config).await?;
         Ok(())
     })
+}
+
+impl FoldArgs {
+    fn config(&self) -> FoldConfig {
+        FoldConfig {
+            tombstone_retention: self.tombstone_retention,
+            max_idle: self.max_idle,
+            orphan_ttl: self.orphan_ttl,
+        }
+    }
+}
+
+fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
+    use sessiond::api::negotiate::Format;
+    use sessiond::replay::{Cutoff, ReplayOptions, ReplaySource, Selection};
+    use std::io::Write;
+
+    let source = match (args.events, args.kafka.brokers.clone()) {
+        (Some(path), _) => ReplaySource::EventLog(path),
+        (None, Some(brokers)) => ReplaySource::Kafka {
+            settings: args.kafka.settings(brokers),
+            topics: args.kafka.topics.clone(),
+        },
+        (None, None) => anyhow::bail!("give --events FILE.jsonl or --brokers HOST:PORT"),
+    };
+    let cutoff = match (args.until, args.until_offsets.is_empty()) {
+        (Some(time), _) => Cutoff::Time(time),
+        (None, false) => Cutoff::Offsets(
+            args.until_offsets
+                .into_iter()
+                .map(|(topic, partition, offset)| ((topic, partition), offset))
+                .collect(),
+        ),
+        (None, true) => Cutoff::End,
+    };
+    let selection = match (args.session, args.user) {
+        (Some(id), _) => Selection::Session(id),
+        (None, Some(user)) => Selection::User(user),
+        (None, None) => Selection::All,
+    };
+    let format = if args.format == "xml" {
+        Format::Xml
+    } else {
+        Format::Json
+    };
+    let options = ReplayOptions {
+        source,
+        cutoff,
+        selection,
+        trace: args.trace,
+        format,
+        digest: args.digest,
+        fold: args.fold.config(),
+    };
+    let (projection, fold, summary) = sessiond::replay::fold(
+        &options,
+        Box::new(std::io::BufWriter::new(std::io::stdout())),
+    )?;
+    eprintln!(
+        "replayed {} records: {} applied, {} buffered, skipped {:?}, bad {:?}, {} of unknown kinds, {} after --until; {} active, {} pending; watermark {}",
+        summary.records,
+        summary.applied,
+        summary.buffered,
+        summary.skipped,
+        summary.bad,
+        summary.unknown_kinds,
+        summary.after_cutoff,
+        summary.active_sessions,
+        summary.pending_sessions,
+        summary
+            .watermark
+            .map_or_else(|| "none".to_owned(), |w| w.to_api_string()),
+    );
+    let mut stdout = std::io::stdout().lock();
+    if options.digest {
+        writeln!(stdout, "{}", sessiond::digest::digest(&projection))?;
+    } else {
+        let body = sessiond::replay::render(&projection, &fold, &options.selection, format)?;
+        stdout.write_all(&body)?;
+        writeln!(stdout)?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {

@@ -137,11 +137,8 @@ impl Tracer {
                 let changes: Vec<String> = fields
                     .names()
                     .map(|name| {
-                        let value = values
-                            .as_ref()
-                            .and_then(|v| v.get(name))
-                            .map_or_else(|| "null".to_owned(), ToString::to_string);
-                        format!("{name}={}", shorten(&value))
+                        let value = values.as_ref().and_then(|v| v.get(name));
+                        format!("{name}={}", shorten(&describe(name, value)))
                     })
                     .collect();
                 format!("applied: {}", changes.join(", "))
@@ -162,6 +159,50 @@ fn why(reason: crate::projection::SkipReason) -> &'static str {
         SkipReason::Duplicate => "this position or event id was already applied to the session",
         SkipReason::Late => "the session had already ended",
         SkipReason::UnknownMember => "the session has no member with that identity",
+    }
+}
+
+/// A field's new value, compactly: members as `identity(role, callState[, muted])`, the
+/// log by its newest entry, everything else as JSON.
+fn describe(name: &str, value: Option<&serde_json::Value>) -> String {
+    let Some(value) = value else {
+        return "null".to_owned();
+    };
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    match (name, value.as_array()) {
+        ("members", Some(members)) => {
+            let list: Vec<String> = members
+                .iter()
+                .map(|m| {
+                    let muted = if m.get("muted").and_then(|x| x.as_bool()) == Some(true) {
+                        ", muted"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "{}({}, {}{muted})",
+                        text(m, "identity"),
+                        text(m, "role"),
+                        text(m, "callState")
+                    )
+                })
+                .collect();
+            format!("[{}]", list.join(", "))
+        }
+        ("log", Some(entries)) => match entries.last() {
+            Some(last) => format!(
+                "{} entries, newest {:?}",
+                entries.len(),
+                text(last, "message")
+            ),
+            None => "0 entries".to_owned(),
+        },
+        _ => value.to_string(),
     }
 }
 

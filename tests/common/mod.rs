@@ -155,3 +155,61 @@ pub mod http {
         )
     }
 }
+
+/// Polls `ok` every 100 ms until it holds, failing the test after `limit`.
+pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// An HS256 token for `user` with `roles`, valid for ten minutes.
+pub fn token_with_roles(secret: &str, user: &str, roles: &[&str]) -> String {
+    sessiond::api::auth::mint_token(&sessiond::api::auth::TokenRequest {
+        secret: secret.into(),
+        sub: user.into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        ttl: std::time::Duration::from_secs(600),
+        issuer: None,
+        audience: None,
+    })
+    .expect("token")
+}
+
+/// Runs `sessiond` with `args` to completion; returns (success, stdout, stderr).
+pub fn run_sessiond(args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run sessiond");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Starts `sessiond serve` with `args` and `--http` on a free port, and waits until
+/// `/readyz` answers 200; returns the process and its port.
+pub fn serve(args: &[&str], ready_within: std::time::Duration) -> (KillOnDrop, u16) {
+    let port = broker::free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
+        .arg("serve")
+        .args(args)
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start sessiond");
+    let guard = KillOnDrop(child);
+    wait_until("sessiond ready", ready_within, || {
+        http_get(port, "/readyz", None).0 == 200
+    });
+    (guard, port)
+}
