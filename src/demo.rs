@@ -147,6 +147,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         auth,
         fold: FoldConfig::default(),
         history_depth: crate::server::DEFAULT_HISTORY_DEPTH,
+        snapshots: None,
     };
     let service = tokio::spawn(serve_with(listener, serve_config, handles.clone()));
 

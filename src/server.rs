@@ -11,7 +11,9 @@ use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Readiness};
 use crate::history::History;
 use crate::ingest::event_log;
-use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError};
+use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
+use crate::snapshot::store::SnapshotStore;
+use crate::snapshot::{Checkpoint, SavedStream, SnapshotSettings, SnapshotWriter, writer};
 use crate::projection::{Fold, FoldConfig, Projection};
 use crate::status::{Status, StreamName, StreamPosition};
 
@@ -38,6 +40,8 @@ pub struct ServeConfig {
     pub fold: FoldConfig,
     /// Applied events kept per active session for `/sessions/{id}/history` (0: none).
     pub history_depth: usize,
+    /// Checkpoints to start from and to write (Kafka source only).
+    pub snapshots: Option<SnapshotSettings>,
 }
 
 /// Why serving stopped.
@@ -49,6 +53,17 @@ pub enum ServeError {
     /// The Kafka client could not be created.
     #[error(transparent)]
     Kafka(#[from] IngestError),
+    /// The snapshot directory cannot be used.
+    #[error("snapshot directory {path}: {source}")]
+    Snapshots {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Snapshots are checkpoints of Kafka positions; a file has none.
+    #[error("--snapshot-dir needs --brokers: an event-log file is folded whole at every start")]
+    SnapshotsNeedKafka,
     /// The event log could not be read.
     #[error("reading {path}: {source}")]
     EventLog {
@@ -100,20 +115,37 @@ pub async fn serve_with(
     let server =
         axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
     let server = tokio::spawn(server.into_future());
-    let mut fold = Fold::new(config.fold, projection);
+    if config.snapshots.is_some() && matches!(config.source, Source::EventLog(_)) {
+        return Err(ServeError::SnapshotsNeedKafka);
+    }
+    let (mut fold, resume, writer) = match (&config.snapshots, &config.source) {
+        (Some(settings), Source::Kafka(ingest)) => {
+            let (fold, resume, writer) = start_from_snapshot(
+                settings,
+                &ingest.topics,
+                config.fold,
+                Arc::clone(&projection),
+                &readiness,
+                &status,
+            )
+            .await?;
+            (fold, resume, Some((writer, settings.interval)))
+        }
+        _ => (Fold::new(config.fold, Arc::clone(&projection)), Vec::new(), None),
+    };
     fold.observe(history.recorder());
 
     match config.source {
         Source::EventLog(path) => load_event_log(path, fold, &readiness, &status).await?,
         Source::Kafka(ingest) => {
             let stop = Arc::new(AtomicBool::new(false));
-            let ingest = consumer::spawn(
-                ingest,
-                fold,
-                Arc::clone(&readiness),
-                Arc::clone(&status),
-                Arc::clone(&stop),
-            )?;
+            let mut source =
+                KafkaIngest::new(ingest, fold, Arc::clone(&readiness), Arc::clone(&status))?
+                    .resume_from(&resume);
+            if let Some((writer, interval)) = writer {
+                source = source.snapshot_with(writer, interval);
+            }
+            let ingest = consumer::spawn_ingest(source, Arc::clone(&stop))?;
             let served = server.await;
             stop.store(true, Ordering::Relaxed);
             let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
@@ -128,6 +160,71 @@ pub async fn serve_with(
         Ok(result) => result.map_err(ServeError::Http),
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
+}
+
+/// Opens the snapshot directory, restores the newest usable checkpoint (reporting every
+/// one passed over), and starts the writer. Without a usable checkpoint the fold starts
+/// empty and reads every partition from the beginning.
+async fn start_from_snapshot(
+    settings: &SnapshotSettings,
+    topics: &[String],
+    fold_config: FoldConfig,
+    projection: Arc<Projection>,
+    readiness: &Readiness,
+    status: &Arc<Status>,
+) -> Result<(Fold, Vec<SavedStream>, SnapshotWriter), ServeError> {
+    readiness.set_loading("loading: restoring the newest snapshot".to_owned());
+    let dir = settings.dir.clone();
+    let topics = topics.to_vec();
+    let started = std::time::Instant::now();
+    let restored = tokio::task::spawn_blocking(move || {
+        let store = SnapshotStore::open(&dir).map_err(|source| ServeError::Snapshots {
+            path: dir.clone(),
+            source,
+        })?;
+        let outcome = writer::load_newest(&store, &topics);
+        for (path, reason) in &outcome.rejected {
+            tracing::warn!(file = %path.display(), %reason, "snapshot unusable; trying the previous one");
+        }
+        let Some(loaded) = outcome.loaded else {
+            if !outcome.rejected.is_empty() {
+                tracing::warn!("no usable snapshot; reading every partition from the beginning");
+            }
+            return Ok((store, Fold::new(fold_config, projection), Vec::new(), None));
+        };
+        let Checkpoint { streams, image, .. } = loaded.value;
+        match Fold::restore(fold_config, Arc::clone(&projection), image) {
+            Ok(fold) => Ok((store, fold, streams, Some(loaded.path))),
+            Err(error) => {
+                tracing::error!(file = %loaded.path.display(), %error, "snapshot inconsistent; reading every partition from the beginning");
+                projection.clear();
+                Ok((store, Fold::new(fold_config, projection), Vec::new(), None))
+            }
+        }
+    })
+    .await;
+    let (store, fold, streams, path) = match restored {
+        Ok(result) => result?,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    if let Some(path) = path {
+        tracing::info!(
+            file = %path.display(),
+            active_sessions = fold.projection().len(),
+            pending_sessions = fold.pending_count(),
+            tombstones = fold.tombstone_count(),
+            took = ?started.elapsed(),
+            "restored from snapshot; resuming every partition from its saved position"
+        );
+        status.update(|r| r.restored_from = Some(path.display().to_string()));
+    }
+    let writer = SnapshotWriter::start(store, Arc::clone(status)).map_err(|source| {
+        ServeError::Snapshots {
+            path: settings.dir.clone(),
+            source,
+        }
+    })?;
+    Ok((fold, streams, writer))
 }
 
 /// Folds the whole file, then marks the service ready.

@@ -129,3 +129,10 @@ mod tests {
         );
     }
 }
+
+/// Publishes the last snapshot's size and how long writing it took.
+pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {
+    counter!("sessiond_snapshots_written_total").increment(1);
+    gauge!("sessiond_snapshot_bytes").set(bytes as f64);
+    gauge!("sessiond_snapshot_write_seconds").set(took.as_secs_f64());
+}

@@ -36,6 +36,7 @@ async fn metrics_count_what_the_service_did() {
         .unwrap(),
         fold: FoldConfig::default(),
         history_depth: 0,
+        snapshots: None,
     };
     tokio::spawn(serve_with(listener, config, handles.clone()));
     let deadline = Instant::now() + Duration::from_secs(30);

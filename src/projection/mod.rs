@@ -78,6 +78,12 @@ impl Projection {
         self.sessions.is_empty()
     }
 
+    /// Forgets every session (a restore that failed half-way starts over from empty).
+    pub fn clear(&self) {
+        self.sessions.clear();
+        self.by_user.clear();
+    }
+
     fn insert(&self, session: Session) {
         self.insert_shared(Arc::new(session));
     }

@@ -2,7 +2,7 @@
 //! no rebalances), read from the beginning in order and applied through the same
 //! validation and fold as the event-log file, with (topic, partition, offset) as position.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use super::{KafkaSettings, admin};
 use crate::events::decode::{Decoded, decode_record};
 use crate::projection::{Fold, Position};
 use crate::readiness::Readiness;
+use crate::snapshot::{Checkpoint, SavedStream, SnapshotWriter};
 use crate::status::{Status, StreamName, StreamPosition};
 use crate::telemetry;
 
@@ -78,6 +79,10 @@ pub struct KafkaIngest {
     status: Arc<Status>,
     caught_up: bool,
     state: SourceState,
+    /// Where a restored checkpoint left each partition: (topic, partition) → (stream,
+    /// next offset).
+    resume: HashMap<(String, i32), (u32, i64)>,
+    snapshots: Option<(SnapshotWriter, Duration)>,
 }
 
 /// What reading records changes; apart from the consumer, which lends the records.
@@ -145,7 +150,65 @@ impl KafkaIngest {
             readiness,
             status,
             caught_up: false,
+            resume: HashMap::new(),
+            snapshots: None,
         })
+    }
+
+    /// Resumes each saved partition from its saved offset, under its saved stream number,
+    /// as the fold restored from the same checkpoint expects.
+    pub fn resume_from(mut self, streams: &[SavedStream]) -> Self {
+        self.resume = streams
+            .iter()
+            .enumerate()
+            .map(|(stream, s)| {
+                (
+                    (s.name.topic.clone(), s.name.partition),
+                    (stream as u32, s.next_offset),
+                )
+            })
+            .collect();
+        self.state.next_stream = streams.len() as u32;
+        self
+    }
+
+    /// Hands a checkpoint to `writer` every `interval`, and a last one on shutdown.
+    pub fn snapshot_with(mut self, writer: SnapshotWriter, interval: Duration) -> Self {
+        self.snapshots = Some((writer, interval));
+        self
+    }
+
+    /// The fold's state and every partition's position, as one unit.
+    fn checkpoint(&self) -> Checkpoint {
+        let mut streams: Vec<(u32, SavedStream)> = self
+            .state
+            .topics
+            .iter()
+            .zip(&self.state.partitions)
+            .flat_map(|(topic, parts)| {
+                parts.iter().enumerate().map(move |(p, part)| {
+                    (
+                        part.stream,
+                        SavedStream {
+                            name: StreamName {
+                                topic: topic.clone(),
+                                partition: p as i32,
+                            },
+                            next_offset: part.next_offset,
+                        },
+                    )
+                })
+            })
+            .collect();
+        streams.sort_by_key(|(stream, _)| *stream);
+        let taken_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        Checkpoint {
+            streams: streams.into_iter().map(|(_, s)| s).collect(),
+            image: self.state.fold.image(),
+            taken_at,
+        }
     }
 
     /// What the source has seen so far.
@@ -165,6 +228,7 @@ impl KafkaIngest {
         self.ensure_dead_letter_topics();
         let mut last_tick = Instant::now();
         let mut last_refresh = Instant::now();
+        let mut last_snapshot = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             match self.consumer.poll(POLL_TIMEOUT) {
                 Some(Ok(message)) => self.state.handle(&detach(&message)),
@@ -184,6 +248,21 @@ impl KafkaIngest {
             if last_refresh.elapsed() >= self.config.metadata_refresh {
                 last_refresh = Instant::now();
                 self.add_new_partitions();
+            }
+            if let Some((writer, interval)) = &self.snapshots
+                && last_snapshot.elapsed() >= *interval
+            {
+                last_snapshot = Instant::now();
+                let started = Instant::now();
+                let checkpoint = self.checkpoint();
+                tracing::debug!(took = ?started.elapsed(), "took a checkpoint");
+                writer.offer(checkpoint);
+            }
+        }
+        if let Some((writer, _)) = self.snapshots.take() {
+            // Only a fold that discovered its partitions has positions worth saving.
+            if !self.state.partitions.is_empty() {
+                writer.finish(self.checkpoint());
             }
         }
         if let Some(dead_letters) = &self.state.dead_letters {
@@ -300,6 +379,7 @@ impl KafkaIngest {
     fn assign(&mut self, starts: Vec<Vec<(i64, i64)>>) {
         let mut list = TopicPartitionList::new();
         let state = &mut self.state;
+        let resume = &self.resume;
         state.partitions = starts
             .into_iter()
             .enumerate()
@@ -308,16 +388,19 @@ impl KafkaIngest {
                     .into_iter()
                     .enumerate()
                     .map(|(p, (low, high))| {
-                        let _ = list.add_partition_offset(
-                            &state.topics[t],
-                            p as i32,
-                            Offset::Beginning,
-                        );
-                        let stream = state.next_stream;
-                        state.next_stream += 1;
+                        let key = (state.topics[t].clone(), p as i32);
+                        let (stream, offset, next_offset) = match resume.get(&key) {
+                            Some(&(stream, next)) => (stream, Offset::Offset(next), next),
+                            None => {
+                                let stream = state.next_stream;
+                                state.next_stream += 1;
+                                (stream, Offset::Beginning, low)
+                            }
+                        };
+                        let _ = list.add_partition_offset(&state.topics[t], p as i32, offset);
                         PartitionState {
                             stream,
-                            next_offset: low,
+                            next_offset,
                             start_high: high,
                         }
                     })
@@ -576,7 +659,14 @@ pub fn spawn(
     status: Arc<Status>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<(Fold, IngestStats)>, IngestError> {
-    let ingest = KafkaIngest::new(config, fold, readiness, status)?;
+    spawn_ingest(KafkaIngest::new(config, fold, readiness, status)?, stop)
+}
+
+/// Runs a configured source on its own thread until `stop` is set.
+pub fn spawn_ingest(
+    ingest: KafkaIngest,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<(Fold, IngestStats)>, IngestError> {
     Ok(std::thread::Builder::new()
         .name("sessiond-ingest".into())
         .spawn(move || ingest.run(&stop))

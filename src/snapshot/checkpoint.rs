@@ -1,0 +1,241 @@
+//! A checkpoint: the fold's image and the stream positions it corresponds to, as one
+//! value, and its protobuf form (`proto/sessiond/snapshot/v1/snapshot.proto`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prost::Message;
+
+use crate::codec::{event_to_wire, session_from_wire, session_to_wire};
+use crate::events::KIND_NAMES;
+use crate::events::validate::validate;
+use crate::projection::{BookImage, FoldImage, FoldStats, Position, SessionState, SkipReason};
+use crate::status::StreamName;
+use crate::time::EventTime;
+
+/// Types generated from `proto/sessiond/snapshot/v1/snapshot.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/sessiond.snapshot.v1.rs"));
+}
+
+/// The checkpoint schema this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One stream's saved position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedStream {
+    /// Which topic partition.
+    pub name: StreamName,
+    /// The next offset to read.
+    pub next_offset: i64,
+}
+
+/// The replica's state at one point of every stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Every stream, by stream number.
+    pub streams: Vec<SavedStream>,
+    /// The fold's state after exactly the records before those positions.
+    pub image: FoldImage,
+    /// When it was taken (wall clock, nanoseconds since the epoch).
+    pub taken_at: i64,
+}
+
+fn wire_position(p: Position) -> proto::Position {
+    proto::Position {
+        stream: p.stream,
+        offset: p.offset,
+    }
+}
+
+fn position(p: proto::Position) -> Position {
+    Position {
+        stream: p.stream,
+        offset: p.offset,
+    }
+}
+
+/// The checkpoint as protobuf bytes.
+pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
+    let image = &checkpoint.image;
+    let stats = &image.stats;
+    let fold = proto::FoldState {
+        watermark: image.watermark.map(|w| w.0),
+        next_expiry: image.next_expiry.0,
+        stats: Some(proto::Stats {
+            applied: KIND_NAMES
+                .iter()
+                .zip(stats.applied_by_kind)
+                .filter(|(_, n)| *n > 0)
+                .map(|(name, n)| ((*name).to_owned(), n))
+                .collect(),
+            skipped: stats
+                .skipped
+                .iter()
+                .map(|(reason, n)| (reason.code().to_owned(), *n))
+                .collect(),
+            evicted_idle: stats.evicted_idle,
+            orphaned_sessions: stats.orphaned_sessions,
+            orphaned_events: stats.orphaned_events,
+            tombstones_expired: stats.tombstones_expired,
+        }),
+        books: image.books.iter().map(encode_book).collect(),
+    };
+    proto::Checkpoint {
+        schema_version: SCHEMA_VERSION,
+        taken_at: checkpoint.taken_at,
+        streams: checkpoint
+            .streams
+            .iter()
+            .map(|s| proto::Stream {
+                topic: s.name.topic.clone(),
+                partition: s.name.partition,
+                next_offset: s.next_offset,
+            })
+            .collect(),
+        fold: Some(fold),
+    }
+    .encode_to_vec()
+}
+
+fn encode_book(book: &BookImage) -> proto::Book {
+    let state = match &book.state {
+        SessionState::Active(session) => proto::book::State::Active(session_to_wire(session)),
+        SessionState::Pending { since, events } => proto::book::State::Pending(proto::Pending {
+            since: since.0,
+            events: events
+                .iter()
+                .map(|(p, e)| proto::PendingEvent {
+                    position: Some(wire_position(*p)),
+                    event: Some(event_to_wire(e)),
+                })
+                .collect(),
+        }),
+        SessionState::Ended { at } => proto::book::State::EndedAt(at.0),
+    };
+    proto::Book {
+        id: book.id.to_string(),
+        state: Some(state),
+        positions: book.positions.iter().copied().map(wire_position).collect(),
+        event_ids: book.event_ids.clone(),
+        last_event_at: book.last_event_at.0,
+        idle_key: book.idle_key.0,
+        modified_by: book.modified_by_stamp.map(|(at, event, actor)| proto::Stamp {
+            at: at.0,
+            event,
+            actor,
+        }),
+    }
+}
+
+/// A checkpoint from protobuf bytes, or why they are not one this build can use.
+pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let wire = proto::Checkpoint::decode(bytes).map_err(|e| format!("not a checkpoint: {e}"))?;
+    if wire.schema_version != SCHEMA_VERSION {
+        return Err(format!(
+            "checkpoint schema version {} (this build reads {SCHEMA_VERSION})",
+            wire.schema_version
+        ));
+    }
+    let fold = wire.fold.ok_or("checkpoint without fold state")?;
+    let wire_stats = fold.stats.unwrap_or_default();
+    let mut stats = FoldStats::default();
+    for (name, n) in wire_stats.applied {
+        let index = KIND_NAMES
+            .iter()
+            .position(|k| *k == name)
+            .ok_or_else(|| format!("unknown kind {name:?} in the counts"))?;
+        stats.applied_by_kind[index] = n;
+    }
+    let reasons = [
+        SkipReason::Duplicate,
+        SkipReason::Late,
+        SkipReason::UnknownMember,
+    ];
+    for (code, n) in wire_stats.skipped {
+        let reason = reasons
+            .into_iter()
+            .find(|r| r.code() == code)
+            .ok_or_else(|| format!("unknown skip reason {code:?} in the counts"))?;
+        stats.skipped.insert(reason, n);
+    }
+    stats.evicted_idle = wire_stats.evicted_idle;
+    stats.orphaned_sessions = wire_stats.orphaned_sessions;
+    stats.orphaned_events = wire_stats.orphaned_events;
+    stats.tombstones_expired = wire_stats.tombstones_expired;
+    let books = fold
+        .books
+        .into_iter()
+        .map(decode_book)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Checkpoint {
+        streams: wire
+            .streams
+            .into_iter()
+            .map(|s| SavedStream {
+                name: StreamName {
+                    topic: s.topic,
+                    partition: s.partition,
+                },
+                next_offset: s.next_offset,
+            })
+            .collect(),
+        image: FoldImage {
+            watermark: fold.watermark.map(EventTime),
+            next_expiry: EventTime(fold.next_expiry),
+            stats,
+            books,
+        },
+        taken_at: wire.taken_at,
+    })
+}
+
+fn decode_book(book: proto::Book) -> Result<BookImage, String> {
+    let id: Arc<str> = Arc::from(book.id.as_str());
+    let state = match book.state {
+        Some(proto::book::State::Active(info)) => SessionState::Active(Arc::new(
+            session_from_wire(info).map_err(|e| format!("session {id}: {e}"))?,
+        )),
+        Some(proto::book::State::Pending(pending)) => SessionState::Pending {
+            since: EventTime(pending.since),
+            events: pending
+                .events
+                .into_iter()
+                .map(|e| {
+                    let position = position(e.position.unwrap_or_default());
+                    let event = validate(e.event.unwrap_or_default())
+                        .map_err(|bad| format!("pending event of {id}: {bad}"))?;
+                    Ok((position, event))
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        },
+        Some(proto::book::State::EndedAt(at)) => SessionState::Ended { at: EventTime(at) },
+        None => return Err(format!("session {id} has no state")),
+    };
+    Ok(BookImage {
+        id,
+        state,
+        positions: book.positions.into_iter().map(position).collect(),
+        event_ids: book.event_ids,
+        last_event_at: EventTime(book.last_event_at),
+        idle_key: EventTime(book.idle_key),
+        modified_by_stamp: book
+            .modified_by
+            .map(|s| (EventTime(s.at), s.event, s.actor)),
+    })
+}
+
+/// Counts by kind, for logs.
+pub fn summary(checkpoint: &Checkpoint) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for book in &checkpoint.image.books {
+        let key = match book.state {
+            SessionState::Active(_) => "active",
+            SessionState::Pending { .. } => "pending",
+            SessionState::Ended { .. } => "tombstones",
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
