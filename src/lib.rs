@@ -2,6 +2,7 @@
 //! the platform's call and member events and served as Evo Voice's `GetActiveSessions` API.
 
 pub mod api;
+pub mod codec;
 pub mod demo;
 pub mod digest;
 pub mod events;

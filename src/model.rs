@@ -1,7 +1,7 @@
 //! The domain's enumerations, named exactly as the published API names them.
 //!
 //! The fold stores these, and the API writes them by name in JSON and XML; the wire enums
-//! generated from `proto/` are translated into them once, in `events::validate`.
+//! generated from `proto/` are translated to and from them in one place, `events::enums`.
 
 use serde::Serialize;
 

@@ -2,6 +2,7 @@
 //! codecs that turn records (protobuf bytes, event-log lines) into one or the other.
 
 pub mod decode;
+pub mod enums;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -13,7 +14,9 @@ use crate::model::{
 };
 use crate::time::EventTime;
 
-/// Types generated from `proto/evovoice/sessions/v1/events.proto`, with proto3 JSON serde.
+/// Types generated from package `evovoice.sessions.v1` (`proto/evovoice/sessions/v1/`: the
+/// events, and the `SessionInfo` record of the change feed and snapshots), with proto3
+/// JSON serde.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod wire {
     include!(concat!(env!("OUT_DIR"), "/evovoice.sessions.v1.rs"));

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::enums::{UnknownValue, WireEnum};
 use super::wire::{self, session_event::Body};
 use super::{Crumb, DetailsChanged, Event, EventKind, FieldUpdate, Joined, MemberUpdate, Started};
 use crate::model::{
@@ -131,24 +132,24 @@ fn kind(body: Body) -> Result<EventKind, BadRecord> {
             callback_number: present(s.callback_number),
             call_sid: present(s.call_sid),
             display_name: present(s.display_name),
-            dial_state: dial_state(s.dial_state, "SessionStarted.dial_state")?
+            dial_state: enum_value(s.dial_state, "SessionStarted.dial_state")?
                 .unwrap_or(SessionDialState::Active),
-            call_state: call_state(s.call_state, "SessionStarted.call_state")?
+            call_state: enum_value(s.call_state, "SessionStarted.call_state")?
                 .unwrap_or(SessionCallState::Ringing),
-            queue_state: queue_state(s.queue_state, "SessionStarted.queue_state")?
+            queue_state: enum_value(s.queue_state, "SessionStarted.queue_state")?
                 .unwrap_or(SessionQueueStates::None),
         })),
         Body::DialStateChanged(e) => EventKind::DialStateChanged(required(
-            dial_state(e.dial_state, "DialStateChanged.dial_state")?,
+            enum_value(e.dial_state, "DialStateChanged.dial_state")?,
             "DialStateChanged.dial_state",
         )?),
         Body::CallStateChanged(e) => EventKind::CallStateChanged(required(
-            call_state(e.call_state, "CallStateChanged.call_state")?,
+            enum_value(e.call_state, "CallStateChanged.call_state")?,
             "CallStateChanged.call_state",
         )?),
         Body::QueueStateChanged(e) => EventKind::QueueStateChanged {
             queue_state: required(
-                queue_state(e.queue_state, "QueueStateChanged.queue_state")?,
+                enum_value(e.queue_state, "QueueStateChanged.queue_state")?,
                 "QueueStateChanged.queue_state",
             )?,
             ring_queue_id: update(e.ring_queue_id),
@@ -161,8 +162,7 @@ fn kind(body: Body) -> Result<EventKind, BadRecord> {
         Body::SessionHeld(e) => EventKind::SessionHeld {
             held_by_user_id: present(e.held_by_user_id),
             hold_queue_name: present(e.hold_queue_name),
-            reason: hold_reason(e.reason, "SessionHeld.reason")?
-                .unwrap_or(SessionHoldReasons::None),
+            reason: enum_value(e.reason, "SessionHeld.reason")?.unwrap_or(SessionHoldReasons::None),
         },
         Body::SessionResumed(_) => EventKind::SessionResumed,
         Body::ConferenceStarted(e) => EventKind::ConferenceStarted {
@@ -199,16 +199,16 @@ fn kind(body: Body) -> Result<EventKind, BadRecord> {
             avatar_url: present(e.avatar_url),
             is_original_member: e.is_original_member,
             application_data: e.application_data,
-            call_state: member_call_state(e.call_state, "MemberJoined.call_state")?
+            call_state: enum_value(e.call_state, "MemberJoined.call_state")?
                 .unwrap_or(SessionMemberCallState::None),
-            role: member_role(e.role, "MemberJoined.role")?.unwrap_or(SessionMemberRoles::None),
+            role: enum_value(e.role, "MemberJoined.role")?.unwrap_or(SessionMemberRoles::None),
             call_sid: present(e.call_sid),
             muted: e.muted,
         })),
         Body::MemberCallStateChanged(e) => EventKind::MemberCallStateChanged {
             identity: identity(e.identity, "MemberCallStateChanged")?,
             call_state: required(
-                member_call_state(e.call_state, "MemberCallStateChanged.call_state")?,
+                enum_value(e.call_state, "MemberCallStateChanged.call_state")?,
                 "MemberCallStateChanged.call_state",
             )?,
         },
@@ -220,7 +220,7 @@ fn kind(body: Body) -> Result<EventKind, BadRecord> {
             identity: identity(e.identity, "MemberUpdated")?,
             display_name: update(e.display_name),
             avatar_url: update(e.avatar_url),
-            role: member_role(e.role, "MemberUpdated.role")?,
+            role: enum_value(e.role, "MemberUpdated.role")?,
             application_data: e.application_data,
         })),
         Body::MemberLeft(e) => EventKind::MemberLeft {
@@ -258,47 +258,14 @@ fn required<T>(value: Option<T>, field: &'static str) -> Result<T, BadRecord> {
 
 /// Maps a wire enum number to a domain value: `Ok(None)` for UNSPECIFIED (the caller
 /// decides what that means), an error for a number the schema does not define.
-macro_rules! enum_mapper {
-    ($fn_name:ident, $wire:ty, $domain:ty, { $($w:ident => $d:ident),+ $(,)? }) => {
-        fn $fn_name(value: i32, field: &'static str) -> Result<Option<$domain>, BadRecord> {
-            match <$wire>::try_from(value) {
-                Ok(<$wire>::Unspecified) => Ok(None),
-                $(Ok(<$wire>::$w) => Ok(Some(<$domain>::$d)),)+
-                Err(_) => Err(BadRecord::UnknownEnumValue { field, value }),
-            }
-        }
-    };
+fn enum_value<T: WireEnum>(value: i32, field: &'static str) -> Result<Option<T>, BadRecord> {
+    T::from_wire(value).map_err(|UnknownValue(value)| BadRecord::UnknownEnumValue { field, value })
 }
 
-enum_mapper!(dial_state, wire::DialState, SessionDialState, { None => None, Active => Active });
-enum_mapper!(call_state, wire::CallState, SessionCallState, {
-    Disconnected => Disconnected, Ringing => Ringing, Connected => Connected,
-    Hold => Hold, Passive => Passive,
-});
-enum_mapper!(queue_state, wire::QueueState, SessionQueueStates, {
-    None => None, Queued => Queued, Ringing => Ringing, Connected => Connected,
-    Hold => Hold, Disconnected => Disconnected,
-});
-enum_mapper!(hold_reason, wire::HoldReason, SessionHoldReasons, {
-    None => None, Transferring => Transferring,
-});
-enum_mapper!(member_call_state, wire::MemberCallState, SessionMemberCallState, {
-    None => None, Ringing => Ringing, Connected => Connected, Hold => Hold,
-});
-enum_mapper!(member_role, wire::MemberRole, SessionMemberRoles, {
-    None => None, Caller => Caller, Agent => Agent, Transfer => Transfer,
-});
-enum_mapper!(channel_value, wire::Channel, FlowChannels, {
-    Voice => Voice, Chat => Chat, Fax => Fax,
-});
-enum_mapper!(direction_value, wire::Direction, SessionDirections, {
-    Incoming => Incoming, Outgoing => Outgoing,
-});
-
 fn channel(value: i32, field: &'static str) -> Result<FlowChannels, BadRecord> {
-    required(channel_value(value, field)?, field)
+    required(enum_value(value, field)?, field)
 }
 
 fn direction(value: i32, field: &'static str) -> Result<SessionDirections, BadRecord> {
-    required(direction_value(value, field)?, field)
+    required(enum_value(value, field)?, field)
 }
