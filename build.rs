@@ -29,13 +29,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&descriptor_path, &encoded)?;
 
     prost_build::Config::new()
-        .file_descriptor_set_path(&descriptor_path)
-        .skip_protoc_run()
         .compile_well_known_types()
         // Sorted maps keep member application data in a stable order on the wire.
         .btree_map(["."])
         .extern_path(".google.protobuf", "::pbjson_types")
-        .compile_protos(&protos, &[PROTO_ROOT])?;
+        .compile_fds(file_descriptors.clone())?;
+
+    // The service's own schemas (snapshots) refer to the platform's types in
+    // `events::wire` instead of getting copies; generated apart so the copies prost makes
+    // of the platform's packages here overwrite nothing.
+    let own_dir = out_dir.join("own");
+    std::fs::create_dir_all(&own_dir)?;
+    prost_build::Config::new()
+        .compile_well_known_types()
+        .btree_map(["."])
+        .out_dir(&own_dir)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .extern_path(".evovoice.sessions.v1", "crate::events::wire")
+        .compile_fds(file_descriptors)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?

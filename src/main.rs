@@ -15,6 +15,7 @@ use sessiond::ingest::kafka::produce::{Topics, produce_lines, producer};
 use sessiond::ingest::kafka::{KafkaSettings, parse_option};
 use sessiond::projection::FoldConfig;
 use sessiond::server::{ServeConfig, Source, serve};
+use sessiond::snapshot::SnapshotSettings;
 use sessiond::simulate::live::produce_live;
 use sessiond::simulate::{SimConfig, Simulator};
 use sessiond::time::EventTime;
@@ -177,6 +178,15 @@ struct ServeArgs {
     /// Applied events kept per active session for GET /sessions/{id}/history (0: none).
     #[arg(long, env = "SESSIOND_HISTORY_DEPTH", default_value_t = sessiond::server::DEFAULT_HISTORY_DEPTH)]
     history_depth: usize,
+
+    /// Write checkpoints (fold state + every partition's position) here, and start from
+    /// the newest valid one (Kafka source only).
+    #[arg(long, env = "SESSIOND_SNAPSHOT_DIR", value_name = "DIR")]
+    snapshot_dir: Option<PathBuf>,
+
+    /// How often to write a checkpoint (one is also written on shutdown).
+    #[arg(long, env = "SESSIOND_SNAPSHOT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    snapshot_interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -450,6 +460,10 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         auth,
         fold: args.fold.config(),
         history_depth: args.history_depth,
+        snapshots: args.snapshot_dir.map(|dir| SnapshotSettings {
+            dir,
+            interval: args.snapshot_interval,
+        }),
     };
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.http)

@@ -177,7 +177,8 @@ async fn start_from_snapshot(
     let dir = settings.dir.clone();
     let topics = topics.to_vec();
     let started = std::time::Instant::now();
-    let restored = tokio::task::spawn_blocking(move || {
+    type Restored = (SnapshotStore, Fold, Vec<SavedStream>, Option<PathBuf>);
+    let restored = tokio::task::spawn_blocking(move || -> Result<Restored, ServeError> {
         let store = SnapshotStore::open(&dir).map_err(|source| ServeError::Snapshots {
             path: dir.clone(),
             source,

@@ -7,7 +7,7 @@
 
 mod event;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod session;
 
 pub use event::event_to_wire;
