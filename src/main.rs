@@ -15,9 +15,9 @@ use sessiond::ingest::kafka::produce::{Topics, produce_lines, producer};
 use sessiond::ingest::kafka::{KafkaSettings, parse_option};
 use sessiond::projection::FoldConfig;
 use sessiond::server::{ServeConfig, Source, serve};
-use sessiond::snapshot::SnapshotSettings;
 use sessiond::simulate::live::produce_live;
 use sessiond::simulate::{SimConfig, Simulator};
+use sessiond::snapshot::SnapshotSettings;
 use sessiond::time::EventTime;
 
 /// A live, in-memory projection of active telephony sessions, served as Evo Voice's
@@ -531,12 +531,18 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
         &options,
         Box::new(std::io::BufWriter::new(std::io::stdout())),
     )?;
+    // The fold's own counts: they include events applied after waiting for their start,
+    // and are what `/admin/state` reports, so the two compare directly.
+    let stats = fold.stats();
+    let skipped: std::collections::BTreeMap<&str, u64> = stats
+        .skipped
+        .iter()
+        .map(|(reason, n)| (reason.code(), *n))
+        .collect();
     eprintln!(
-        "replayed {} records: {} applied, {} buffered, skipped {:?}, bad {:?}, {} of unknown kinds, {} after --until; {} active, {} pending; watermark {}",
+        "replayed {} records: {} applied, skipped {skipped:?}, bad {:?}, {} of unknown kinds, {} after --until; {} active, {} pending; watermark {}",
         summary.records,
-        summary.applied,
-        summary.buffered,
-        summary.skipped,
+        stats.applied().values().sum::<u64>(),
         summary.bad,
         summary.unknown_kinds,
         summary.after_cutoff,

@@ -12,9 +12,9 @@ use crate::api::{self, AppState, Readiness};
 use crate::history::History;
 use crate::ingest::event_log;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
+use crate::projection::{Fold, FoldConfig, Projection};
 use crate::snapshot::store::SnapshotStore;
 use crate::snapshot::{Checkpoint, SavedStream, SnapshotSettings, SnapshotWriter, writer};
-use crate::projection::{Fold, FoldConfig, Projection};
 use crate::status::{Status, StreamName, StreamPosition};
 
 /// Applied events kept per active session for `/sessions/{id}/history`, by default.
@@ -131,7 +131,11 @@ pub async fn serve_with(
             .await?;
             (fold, resume, Some((writer, settings.interval)))
         }
-        _ => (Fold::new(config.fold, Arc::clone(&projection)), Vec::new(), None),
+        _ => (
+            Fold::new(config.fold, Arc::clone(&projection)),
+            Vec::new(),
+            None,
+        ),
     };
     fold.observe(history.recorder());
 

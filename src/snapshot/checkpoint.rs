@@ -121,11 +121,13 @@ fn encode_book(book: &BookImage) -> proto::Book {
         event_ids: book.event_ids.clone(),
         last_event_at: book.last_event_at.0,
         idle_key: book.idle_key.0,
-        modified_by: book.modified_by_stamp.map(|(at, event, actor)| proto::Stamp {
-            at: at.0,
-            event,
-            actor,
-        }),
+        modified_by: book
+            .modified_by_stamp
+            .map(|(at, event, actor)| proto::Stamp {
+                at: at.0,
+                event,
+                actor,
+            }),
     }
 }
 
@@ -249,12 +251,21 @@ mod tests {
     fn checkpoint_after(events: Vec<crate::events::Event>) -> Checkpoint {
         let mut fold = Fold::new(FoldConfig::default(), Arc::new(Projection::new()));
         for (offset, event) in events.into_iter().enumerate() {
-            fold.apply(event, Position { stream: (offset % 3) as u32, offset: offset as i64 });
+            fold.apply(
+                event,
+                Position {
+                    stream: (offset % 3) as u32,
+                    offset: offset as i64,
+                },
+            );
         }
         Checkpoint {
             streams: (0..3)
                 .map(|p| SavedStream {
-                    name: StreamName { topic: "voice.calls".into(), partition: p },
+                    name: StreamName {
+                        topic: "voice.calls".into(),
+                        partition: p,
+                    },
                     next_offset: 100 + i64::from(p),
                 })
                 .collect(),
@@ -301,6 +312,10 @@ mod tests {
         wire.schema_version = SCHEMA_VERSION + 1;
         let err = decode(&wire.encode_to_vec()).unwrap_err();
         assert!(err.contains("schema version 2"), "{err}");
-        assert!(decode(b"\xff\xff\xff").unwrap_err().starts_with("not a checkpoint"));
+        assert!(
+            decode(b"\xff\xff\xff")
+                .unwrap_err()
+                .starts_with("not a checkpoint")
+        );
     }
 }
