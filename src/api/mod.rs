@@ -2,6 +2,7 @@
 //! DataContract XML forms, and the one table of errors.
 
 pub mod auth;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod negotiate;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             );
     }
     router
+        .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(track_requests))
         .with_state(state)
 }
