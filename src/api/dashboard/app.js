@@ -130,6 +130,13 @@
         while (el.announcer.childNodes.length > 5) el.announcer.removeChild(el.announcer.firstChild);
     }
 
+    /** JSON with object keys sorted: equal data compares equal whatever the key order. */
+    function canonical(value) {
+        return JSON.stringify(value, (key, v) => (v && typeof v === 'object' && !Array.isArray(v)
+            ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+            : v));
+    }
+
     function now() {
         return Date.now() + clockOffset;
     }
@@ -437,6 +444,15 @@
             render(new Set());
             announce('Session ended: ' + whoName(session) + '.');
         });
+        es.addEventListener('open', () => {
+            // A reconnect the browser made itself (it sent Last-Event-ID): the service either
+            // resumes after that id or sends a fresh snapshot; either way the table is live.
+            // The first connection waits for its snapshot.
+            if (source === es && everLive) {
+                hideNotice();
+                setState('live');
+            }
+        });
         es.addEventListener('error', () => {
             if (source !== es || stopped) return;
             if (es.readyState === EventSource.CLOSED) {
@@ -527,7 +543,7 @@
         if (everLive || previous.size) {
             for (const [id, s] of sessions) {
                 const before = previous.get(id);
-                if (!before || JSON.stringify(before) !== JSON.stringify(s)) changed.add(id);
+                if (!before || canonical(before) !== canonical(s)) changed.add(id);
             }
         }
         render(changed);
@@ -547,7 +563,7 @@
         const list = [...sessions.values()].sort(compareSessions);
         let cursor = el.rows.firstChild;
         for (const session of list) {
-            const json = JSON.stringify(session);
+            const json = canonical(session);
             let entry = rendered.get(session.id);
             const fresh = !entry;
             if (fresh) {
@@ -737,17 +753,15 @@
     function queueCell(s) {
         const td = cell('Queue', 'col-queue');
         const state = s.queueState || 'None';
-        if (state === 'None' && !s.ringQueueId && !s.holdQueueName) {
+        if (state === 'None') {
             td.appendChild(none('Not queued'));
-            return td;
+        } else {
+            const badge = make('span', 'badge queue-' + state.toLowerCase());
+            badge.appendChild(make('span', null, state));
+            td.appendChild(badge);
         }
-        const badge = make('span', 'badge queue-' + state.toLowerCase());
-        badge.appendChild(make('span', null, state === 'None' ? 'Not queued' : state));
-        td.appendChild(badge);
-        const details = [];
-        if (s.ringQueueId) details.push(s.ringQueueId);
-        if (s.holdQueueName && s.holdQueueName !== s.ringQueueId) details.push('hold: ' + s.holdQueueName);
-        if (details.length) td.appendChild(make('div', 'cell-detail', details.join(' · ')));
+        if (s.ringQueueId) td.appendChild(make('div', 'cell-detail', s.ringQueueId));
+        if (s.holdQueueName) td.appendChild(make('div', 'cell-detail', 'hold queue: ' + s.holdQueueName));
         return td;
     }
 
