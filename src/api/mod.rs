@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod negotiate;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             );
     }
     router
+        .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(track_requests))
         .with_state(state)
 }
