@@ -110,6 +110,13 @@ pub fn record_http(route: &str, status: u16, elapsed: Duration) {
         .record(elapsed.as_secs_f64());
 }
 
+/// Publishes the last snapshot's size and how long writing it took.
+pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {
+    counter!("sessiond_snapshots_written_total").increment(1);
+    gauge!("sessiond_snapshot_bytes").set(bytes as f64);
+    gauge!("sessiond_snapshot_write_seconds").set(took.as_secs_f64());
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -128,11 +135,4 @@ mod tests {
             "{text:?}"
         );
     }
-}
-
-/// Publishes the last snapshot's size and how long writing it took.
-pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {
-    counter!("sessiond_snapshots_written_total").increment(1);
-    gauge!("sessiond_snapshot_bytes").set(bytes as f64);
-    gauge!("sessiond_snapshot_write_seconds").set(took.as_secs_f64());
 }

@@ -72,13 +72,16 @@ impl SnapshotWriter {
     /// Hands a checkpoint to the writer unless it is still busy with the last one;
     /// returns whether it was taken.
     pub fn offer(&self, checkpoint: Checkpoint) -> bool {
-        match self.sender.as_ref().map(|s| s.try_send(checkpoint)) {
-            Some(Ok(())) => true,
-            Some(Err(TrySendError::Full(_))) => {
+        let Some(sender) = &self.sender else {
+            return false;
+        };
+        match sender.try_send(checkpoint) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
                 tracing::debug!("the snapshot writer is busy; skipping this turn");
                 false
             }
-            Some(Err(TrySendError::Disconnected(_))) | None => false,
+            Err(TrySendError::Disconnected(_)) => false,
         }
     }
 
