@@ -8,6 +8,7 @@ pub mod digest;
 pub mod events;
 pub mod history;
 pub mod ingest;
+pub mod live;
 pub mod model;
 pub mod projection;
 pub mod readiness;

@@ -12,6 +12,7 @@ use crate::api::{self, AppState, Readiness};
 use crate::history::History;
 use crate::ingest::event_log;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
+use crate::live::ChangeHub;
 use crate::projection::{Fold, FoldConfig, Projection};
 use crate::snapshot::store::SnapshotStore;
 use crate::snapshot::{Checkpoint, SavedStream, SnapshotSettings, SnapshotWriter, writer};
@@ -102,6 +103,7 @@ pub async fn serve_with(
         status,
     } = handles;
     let history = Arc::new(History::new(config.history_depth));
+    let hub = Arc::new(ChangeHub::new(Arc::clone(&projection)));
     // Before any source publishes: counts published earlier would be lost.
     crate::telemetry::install();
     let state = AppState {
@@ -110,7 +112,16 @@ pub async fn serve_with(
         readiness: Arc::clone(&readiness),
         status: Arc::clone(&status),
         history: Arc::clone(&history),
+        hub: Arc::clone(&hub),
     };
+    let sweeper = Arc::clone(&hub);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            every.tick().await;
+            sweeper.sweep();
+        }
+    });
 
     let server =
         axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
@@ -138,6 +149,7 @@ pub async fn serve_with(
         ),
     };
     fold.observe(history.recorder());
+    fold.observe(hub.observer());
 
     match config.source {
         Source::EventLog(path) => load_event_log(path, fold, &readiness, &status).await?,

@@ -117,6 +117,17 @@ pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {
     gauge!("sessiond_snapshot_write_seconds").set(took.as_secs_f64());
 }
 
+/// Counts a live stream opening.
+pub fn stream_opened() {
+    gauge!("sessiond_live_streams").increment(1.0);
+    counter!("sessiond_live_streams_opened_total").increment(1);
+}
+
+/// Counts a live stream closing.
+pub fn stream_closed() {
+    gauge!("sessiond_live_streams").decrement(1.0);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -233,6 +233,7 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
         readiness: Arc::new(Readiness::default()),
         status: Arc::default(),
         history: Arc::new(sessiond::history::History::new(0)),
+        hub: Arc::new(sessiond::live::ChangeHub::new(Arc::new(Projection::new()))),
     });
     let token = mint_token(&TokenRequest {
         secret: "k".into(),

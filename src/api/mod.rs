@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod negotiate;
+pub mod stream;
 pub mod xml;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use self::auth::{Authenticator, USER_ROLE};
 use self::dto::{GetActiveSessionsResponse, SessionInfo};
 use self::negotiate::{Format, negotiate};
 use crate::history::History;
+use crate::live::ChangeHub;
 use crate::projection::Projection;
 use crate::status::Status;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     pub status: Arc<Status>,
     /// Recent events per session, for `/sessions/{id}/history`.
     pub history: Arc<History>,
+    /// Per-user change streams, for `/sessions/active/stream`.
+    pub hub: Arc<ChangeHub>,
 }
 
 /// The request DTO names that return the caller's active sessions.
@@ -54,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/admin/state", get(admin::state))
+        .route("/sessions/active/stream", get(stream::active_stream))
         .route("/sessions/{id}/history", get(admin::history));
     for (operation, path) in SESSION_OPERATIONS {
         router = router

@@ -136,11 +136,12 @@ pub mod http {
         let readiness = Arc::new(Readiness::default());
         readiness.set_ready();
         router(AppState {
-            projection,
+            projection: Arc::clone(&projection),
             auth: Arc::new(Authenticator::new(&settings).expect("auth settings")),
             readiness,
             status: Arc::default(),
             history: Arc::new(sessiond::history::History::new(0)),
+            hub: Arc::new(sessiond::live::ChangeHub::new(Arc::clone(&projection))),
         })
     }
 
