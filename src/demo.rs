@@ -148,6 +148,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         fold: FoldConfig::default(),
         history_depth: crate::server::DEFAULT_HISTORY_DEPTH,
         snapshots: None,
+        changes_topic: None,
     };
     let service = tokio::spawn(serve_with(listener, serve_config, handles.clone()));
 
@@ -190,7 +191,8 @@ fn print_banner(brokers: &str, http: SocketAddr, secret: &str, handles: &Handles
         let token = mint_token(&TokenRequest {
             secret: secret.to_owned(),
             sub: user.clone(),
-            roles: vec!["User".to_owned()],
+            // Manager too, so the demo's user can open /sessions/{id}/history.
+            roles: vec!["User".to_owned(), "Manager".to_owned()],
             ttl: Duration::from_secs(12 * 3600),
             issuer: None,
             audience: None,
@@ -198,8 +200,11 @@ fn print_banner(brokers: &str, http: SocketAddr, secret: &str, handles: &Handles
         .unwrap_or_default();
         println!("  {user} has {count} live sessions right now. Their token (12 h):");
         println!("    {token}");
+        println!("  Watch them live in a browser (the link carries the token):");
+        println!("    {base}/#token={token}");
         println!("  Try:");
         println!("    curl -s -H 'Authorization: Bearer {token}' {base}/sessions/active");
+        println!("    curl -sN -H 'Authorization: Bearer {token}' {base}/sessions/active/stream");
     }
     println!(
         "  Other users: `sessiond token --secret {secret} --sub USER`; users are U-<account>-<n>."

@@ -184,6 +184,11 @@ struct ServeArgs {
     #[arg(long, env = "SESSIOND_SNAPSHOT_DIR", value_name = "DIR")]
     snapshot_dir: Option<PathBuf>,
 
+    /// Produce every change to an active session to this (compacted) topic, keyed by
+    /// session id: a SessionInfo protobuf, or a tombstone when it ends.
+    #[arg(long, env = "SESSIOND_CHANGES_TOPIC", value_name = "TOPIC")]
+    changes_topic: Option<String>,
+
     /// How often to write a checkpoint (one is also written on shutdown).
     #[arg(long, env = "SESSIOND_SNAPSHOT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     snapshot_interval: Duration,
@@ -464,6 +469,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             dir,
             interval: args.snapshot_interval,
         }),
+        changes_topic: args.changes_topic,
     };
     tokio::runtime::Runtime::new()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.http)

@@ -12,7 +12,7 @@ use crate::api::{self, AppState, Readiness};
 use crate::history::History;
 use crate::ingest::event_log;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
-use crate::live::ChangeHub;
+use crate::live::{ChangeFeed, ChangeHub};
 use crate::projection::{Fold, FoldConfig, Projection};
 use crate::snapshot::store::SnapshotStore;
 use crate::snapshot::{Checkpoint, SavedStream, SnapshotSettings, SnapshotWriter, writer};
@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub history_depth: usize,
     /// Checkpoints to start from and to write (Kafka source only).
     pub snapshots: Option<SnapshotSettings>,
+    /// Produce every change to an active session to this topic (Kafka source only).
+    pub changes_topic: Option<String>,
 }
 
 /// Why serving stopped.
@@ -65,6 +67,9 @@ pub enum ServeError {
     /// Snapshots are checkpoints of Kafka positions; a file has none.
     #[error("--snapshot-dir needs --brokers: an event-log file is folded whole at every start")]
     SnapshotsNeedKafka,
+    /// The change feed is produced to the brokers the events come from.
+    #[error("--changes-topic needs --brokers")]
+    ChangesNeedKafka,
     /// The event log could not be read.
     #[error("reading {path}: {source}")]
     EventLog {
@@ -129,6 +134,9 @@ pub async fn serve_with(
     if config.snapshots.is_some() && matches!(config.source, Source::EventLog(_)) {
         return Err(ServeError::SnapshotsNeedKafka);
     }
+    if config.changes_topic.is_some() && matches!(config.source, Source::EventLog(_)) {
+        return Err(ServeError::ChangesNeedKafka);
+    }
     let (mut fold, resume, writer) = match (&config.snapshots, &config.source) {
         (Some(settings), Source::Kafka(ingest)) => {
             let (fold, resume, writer) = start_from_snapshot(
@@ -155,9 +163,22 @@ pub async fn serve_with(
         Source::EventLog(path) => load_event_log(path, fold, &readiness, &status).await?,
         Source::Kafka(ingest) => {
             let stop = Arc::new(AtomicBool::new(false));
+            let feed = match &config.changes_topic {
+                Some(topic) => {
+                    let feed = ChangeFeed::start(&ingest.kafka, topic, Arc::clone(&projection))
+                        .map_err(IngestError::Client)?;
+                    create_changes_topic(&ingest.kafka, topic);
+                    fold.observe(feed.observer());
+                    Some(feed)
+                }
+                None => None,
+            };
             let mut source =
                 KafkaIngest::new(ingest, fold, Arc::clone(&readiness), Arc::clone(&status))?
                     .resume_from(&resume);
+            if let Some(feed) = &feed {
+                source = source.with_feed(Arc::clone(feed.shared()));
+            }
             if let Some((writer, interval)) = writer {
                 source = source.snapshot_with(writer, interval);
             }
@@ -165,6 +186,8 @@ pub async fn serve_with(
             let served = server.await;
             stop.store(true, Ordering::Relaxed);
             let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
+            // After the fold stopped: the feed sends what is left, then stops.
+            let _ = tokio::task::spawn_blocking(move || drop(feed)).await;
             return match served {
                 Ok(result) => result.map_err(ServeError::Http),
                 Err(join) => std::panic::resume_unwind(join.into_panic()),
@@ -242,6 +265,20 @@ async fn start_from_snapshot(
         }
     })?;
     Ok((fold, streams, writer))
+}
+
+/// Creates the change-feed topic, compacted, if it does not exist; in the background,
+/// since the feed's producer waits for the topic anyway.
+fn create_changes_topic(settings: &crate::ingest::kafka::KafkaSettings, topic: &str) {
+    let settings = settings.clone();
+    let topic = topic.to_owned();
+    tokio::spawn(async move {
+        if let Err(error) =
+            crate::ingest::kafka::admin::ensure_compacted_topic(&settings, &topic, 3).await
+        {
+            tracing::warn!(%error, topic, "could not create the change-feed topic");
+        }
+    });
 }
 
 /// Folds the whole file, then marks the service ready.

@@ -128,6 +128,12 @@ pub fn stream_closed() {
     gauge!("sessiond_live_streams").decrement(1.0);
 }
 
+/// Counts a record produced to the change feed (a tombstone when the session ended).
+pub fn change_produced(tombstone: bool) {
+    let kind = if tombstone { "tombstone" } else { "session" };
+    counter!("sessiond_changes_produced_total", "kind" => kind).increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

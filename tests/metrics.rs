@@ -37,6 +37,7 @@ async fn metrics_count_what_the_service_did() {
         fold: FoldConfig::default(),
         history_depth: 0,
         snapshots: None,
+        changes_topic: None,
     };
     tokio::spawn(serve_with(listener, config, handles.clone()));
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use super::checkpoint::{self, Checkpoint};
 use super::store::{LoadOutcome, SnapshotStore};
+use crate::live::FeedBarrier;
 use crate::status::Status;
+
+/// How long a snapshot waits for the change feed to deliver what it contains.
+const FEED_WAIT: Duration = Duration::from_secs(30);
 
 /// Where and how often to write snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +30,7 @@ pub struct SnapshotSettings {
 /// The background writer.
 #[derive(Debug)]
 pub struct SnapshotWriter {
-    sender: Option<SyncSender<Checkpoint>>,
+    sender: Option<SyncSender<(Checkpoint, Option<FeedBarrier>)>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -35,11 +39,19 @@ impl SnapshotWriter {
     pub fn start(mut store: SnapshotStore, status: Arc<Status>) -> std::io::Result<Self> {
         // One checkpoint in hand at most: if the disk is slower than the interval, the
         // fold skips a turn instead of queueing images.
-        let (sender, receiver) = sync_channel::<Checkpoint>(0);
+        let (sender, receiver) = sync_channel::<(Checkpoint, Option<FeedBarrier>)>(0);
         let thread = std::thread::Builder::new()
             .name("sessiond-snapshot".into())
             .spawn(move || {
-                for checkpoint in receiver {
+                for (checkpoint, barrier) in receiver {
+                    // A checkpoint whose changes the feed has not delivered would, after a
+                    // crash, resume past changes nobody downstream ever saw.
+                    if let Some(barrier) = barrier
+                        && !barrier.wait(FEED_WAIT)
+                    {
+                        tracing::warn!("the change feed is behind; skipping this snapshot");
+                        continue;
+                    }
                     let started = Instant::now();
                     let bytes = checkpoint::encode(&checkpoint);
                     match store.write(&bytes) {
@@ -71,11 +83,13 @@ impl SnapshotWriter {
 
     /// Hands a checkpoint to the writer unless it is still busy with the last one;
     /// returns whether it was taken.
-    pub fn offer(&self, checkpoint: Checkpoint) -> bool {
+    /// With a `barrier`, the write waits until the change feed has delivered every change
+    /// the checkpoint contains.
+    pub fn offer(&self, checkpoint: Checkpoint, barrier: Option<FeedBarrier>) -> bool {
         let Some(sender) = &self.sender else {
             return false;
         };
-        match sender.try_send(checkpoint) {
+        match sender.try_send((checkpoint, barrier)) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 tracing::debug!("the snapshot writer is busy; skipping this turn");
@@ -86,9 +100,9 @@ impl SnapshotWriter {
     }
 
     /// Writes `last` and waits for it to be on disk (for a graceful shutdown).
-    pub fn finish(mut self, last: Checkpoint) {
+    pub fn finish(mut self, last: Checkpoint, barrier: Option<FeedBarrier>) {
         if let Some(sender) = self.sender.take() {
-            let _ = sender.send(last);
+            let _ = sender.send((last, barrier));
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -15,10 +15,39 @@ pub async fn ensure_topics(
     topics: &[String],
     partitions: i32,
 ) -> Result<(), KafkaError> {
+    create(settings, topics, partitions, &[]).await
+}
+
+/// Creates a compacted topic (the change feed, read as a table) if it does not exist.
+pub async fn ensure_compacted_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), KafkaError> {
+    create(
+        settings,
+        &[topic.to_owned()],
+        partitions,
+        &[("cleanup.policy", "compact")],
+    )
+    .await
+}
+
+async fn create(
+    settings: &KafkaSettings,
+    topics: &[String],
+    partitions: i32,
+    config: &[(&str, &str)],
+) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| {
+            config.iter().fold(
+                NewTopic::new(t, partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))

@@ -16,6 +16,8 @@ use super::connectivity::{Connectivity, IngestContext};
 use super::dead_letter::{DeadLetters, Origin};
 use super::{KafkaSettings, admin};
 use crate::events::decode::{Decoded, decode_record};
+use crate::live::FeedBarrier;
+use crate::live::feed::FeedShared;
 use crate::projection::{Fold, Position};
 use crate::readiness::Readiness;
 use crate::snapshot::{Checkpoint, SavedStream, SnapshotWriter};
@@ -83,6 +85,7 @@ pub struct KafkaIngest {
     /// next offset).
     resume: HashMap<(String, i32), (u32, i64)>,
     snapshots: Option<(SnapshotWriter, Duration)>,
+    feed: Option<Arc<FeedShared>>,
 }
 
 /// What reading records changes; apart from the consumer, which lends the records.
@@ -152,6 +155,7 @@ impl KafkaIngest {
             caught_up: false,
             resume: HashMap::new(),
             snapshots: None,
+            feed: None,
         })
     }
 
@@ -176,6 +180,16 @@ impl KafkaIngest {
     pub fn snapshot_with(mut self, writer: SnapshotWriter, interval: Duration) -> Self {
         self.snapshots = Some((writer, interval));
         self
+    }
+
+    /// Makes snapshots wait for this change feed to deliver what they contain.
+    pub fn with_feed(mut self, feed: Arc<FeedShared>) -> Self {
+        self.feed = Some(feed);
+        self
+    }
+
+    fn feed_barrier(&self) -> Option<FeedBarrier> {
+        self.feed.as_ref().map(FeedShared::barrier)
     }
 
     /// The fold's state and every partition's position, as one unit.
@@ -256,13 +270,13 @@ impl KafkaIngest {
                 let started = Instant::now();
                 let checkpoint = self.checkpoint();
                 tracing::debug!(took = ?started.elapsed(), "took a checkpoint");
-                writer.offer(checkpoint);
+                writer.offer(checkpoint, self.feed_barrier());
             }
         }
         if let Some((writer, _)) = self.snapshots.take() {
             // Only a fold that discovered its partitions has positions worth saving.
             if !self.state.partitions.is_empty() {
-                writer.finish(self.checkpoint());
+                writer.finish(self.checkpoint(), self.feed_barrier());
             }
         }
         if let Some(dead_letters) = &self.state.dead_letters {
