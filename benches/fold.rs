@@ -1,6 +1,7 @@
 //! The fold alone, from memory: simulated events (already validated) applied to a fresh
 //! fold, in records per second (target: at least 1,000,000/s). A second figure includes
-//! decoding each record from protobuf bytes, as the Kafka source does.
+//! decoding each record from protobuf bytes, as the Kafka source does, and a third the
+//! observers `serve` adds (history and the live-stream hub).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -10,7 +11,10 @@ use prost::Message as _;
 use sessiond::events::Event;
 use sessiond::events::decode::{Decoded, decode_record};
 use sessiond::events::validate::validate;
+use sessiond::history::History;
+use sessiond::live::ChangeHub;
 use sessiond::projection::{Fold, FoldConfig, Position, Projection};
+use sessiond::server::DEFAULT_HISTORY_DEPTH;
 use sessiond::simulate::{SimConfig, SimTopic, Simulator};
 
 const EVENTS: usize = 200_000;
@@ -72,6 +76,27 @@ fn fold_throughput(c: &mut Criterion) {
                     black_box(fold.apply(event, position));
                 }
                 fold
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    // As `serve` runs it: recording each session's history (default depth) and feeding
+    // the live-stream hub (nobody subscribed, the usual case for most users).
+    group.bench_function("apply_as_served", |b| {
+        b.iter_batched(
+            || {
+                let projection = Arc::new(Projection::new());
+                let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
+                let history = Arc::new(History::new(DEFAULT_HISTORY_DEPTH));
+                fold.observe(history.recorder());
+                fold.observe(Arc::new(ChangeHub::new(projection)).observer());
+                (fold, history, events.clone())
+            },
+            |(mut fold, history, events)| {
+                for (position, event) in events {
+                    black_box(fold.apply(event, position));
+                }
+                (fold, history)
             },
             BatchSize::LargeInput,
         );
