@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use prost::Message;
+use prost::encoding::{self, DecodeContext, WireType};
+use prost::{DecodeError, Message};
 
 use crate::codec::{event_to_wire, session_from_wire, session_to_wire};
 use crate::events::KIND_NAMES;
@@ -56,7 +57,17 @@ fn position(p: proto::Position) -> Position {
     }
 }
 
+/// `Checkpoint.fold` and `FoldState.books` in snapshot.proto: the books are encoded and
+/// decoded one at a time (see [`encode`] and [`decode`]), not as one `Vec<proto::Book>`.
+const CHECKPOINT_FOLD: u32 = 4;
+const FOLD_BOOKS: u32 = 4;
+
 /// The checkpoint as protobuf bytes.
+///
+/// Each book goes to the bytes as soon as it is converted: a `Vec<proto::Book>` of every
+/// session first would be about 1 KB per book of its own (a `SessionInfo` inline), over
+/// 150 MB with 100,000 active sessions. `fold` is the last field of `Checkpoint` and
+/// `books` the last of `FoldState`, so the bytes are exactly prost's for the whole message.
 pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
     let image = &checkpoint.image;
     let stats = &image.stats;
@@ -80,9 +91,9 @@ pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
             orphaned_events: stats.orphaned_events,
             tombstones_expired: stats.tombstones_expired,
         }),
-        books: image.books.iter().map(encode_book).collect(),
+        books: Vec::new(),
     };
-    proto::Checkpoint {
+    let head = proto::Checkpoint {
         schema_version: SCHEMA_VERSION,
         taken_at: checkpoint.taken_at,
         streams: checkpoint
@@ -94,9 +105,28 @@ pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
                 next_offset: s.next_offset,
             })
             .collect(),
-        fold: Some(fold),
+        fold: None,
+    };
+    let mut books = Vec::new();
+    for book in &image.books {
+        encoding::encode_key(FOLD_BOOKS, WireType::LengthDelimited, &mut books);
+        encode_book(book)
+            .encode_length_delimited(&mut books)
+            .expect("a Vec grows as needed");
     }
-    .encode_to_vec()
+    let fold_len = fold.encoded_len() + books.len();
+    let mut bytes = Vec::with_capacity(
+        head.encoded_len()
+            + encoding::key_len(CHECKPOINT_FOLD)
+            + encoding::encoded_len_varint(fold_len as u64)
+            + fold_len,
+    );
+    head.encode(&mut bytes).expect("a Vec grows as needed");
+    encoding::encode_key(CHECKPOINT_FOLD, WireType::LengthDelimited, &mut bytes);
+    encoding::encode_varint(fold_len as u64, &mut bytes);
+    fold.encode(&mut bytes).expect("a Vec grows as needed");
+    bytes.extend_from_slice(&books);
+    bytes
 }
 
 fn encode_book(book: &BookImage) -> proto::Book {
@@ -132,15 +162,21 @@ fn encode_book(book: &BookImage) -> proto::Book {
 }
 
 /// A checkpoint from protobuf bytes, or why they are not one this build can use.
+///
+/// The books are decoded one at a time, each straight into its [`BookImage`], for the
+/// reason [`encode`] encodes them so.
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
-    let wire = proto::Checkpoint::decode(bytes).map_err(|e| format!("not a checkpoint: {e}"))?;
+    let not_a_checkpoint = |e: DecodeError| format!("not a checkpoint: {e}");
+    let parts = Parts::split(bytes).map_err(not_a_checkpoint)?;
+    let wire = proto::Checkpoint::decode(&*parts.rest).map_err(not_a_checkpoint)?;
     if wire.schema_version != SCHEMA_VERSION {
         return Err(format!(
             "checkpoint schema version {} (this build reads {SCHEMA_VERSION})",
             wire.schema_version
         ));
     }
-    let fold = wire.fold.ok_or("checkpoint without fold state")?;
+    let fold = parts.fold.ok_or("checkpoint without fold state")?;
+    let fold = proto::FoldState::decode(&*fold).map_err(not_a_checkpoint)?;
     let wire_stats = fold.stats.unwrap_or_default();
     let mut stats = FoldStats::default();
     for (name, n) in wire_stats.applied {
@@ -166,11 +202,12 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     stats.orphaned_sessions = wire_stats.orphaned_sessions;
     stats.orphaned_events = wire_stats.orphaned_events;
     stats.tombstones_expired = wire_stats.tombstones_expired;
-    let books = fold
-        .books
-        .into_iter()
-        .map(decode_book)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut books = Vec::with_capacity(parts.books.len());
+    for book in parts.books {
+        books.push(decode_book(
+            proto::Book::decode(book).map_err(not_a_checkpoint)?,
+        )?);
+    }
     Ok(Checkpoint {
         streams: wire
             .streams
@@ -190,6 +227,87 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
             books,
         },
         taken_at: wire.taken_at,
+    })
+}
+
+/// A checkpoint's bytes taken apart at its books, without decoding them.
+#[derive(Debug, Default)]
+struct Parts<'a> {
+    /// Every field of `Checkpoint` but `fold`.
+    rest: Vec<u8>,
+    /// Every field of `FoldState` but `books`, if there is a `fold`.
+    fold: Option<Vec<u8>>,
+    /// Each book's bytes, in order.
+    books: Vec<&'a [u8]>,
+}
+
+impl<'a> Parts<'a> {
+    /// As prost would read them: a message field that occurs more than once is merged
+    /// (here: its fields concatenated in order), and a field with another wire type than
+    /// its own is left in `rest` or `fold` for prost to refuse.
+    fn split(mut bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut parts = Self::default();
+        while !bytes.is_empty() {
+            match next_field(&mut bytes)? {
+                Field {
+                    tag: CHECKPOINT_FOLD,
+                    payload: Some(mut fold),
+                    ..
+                } => {
+                    let rest = parts.fold.get_or_insert_with(Vec::new);
+                    while !fold.is_empty() {
+                        match next_field(&mut fold)? {
+                            Field {
+                                tag: FOLD_BOOKS,
+                                payload: Some(book),
+                                ..
+                            } => parts.books.push(book),
+                            other => rest.extend_from_slice(other.raw),
+                        }
+                    }
+                }
+                other => parts.rest.extend_from_slice(other.raw),
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// One field of a message, as read by [`next_field`].
+struct Field<'a> {
+    tag: u32,
+    /// The payload, if the field is length-delimited.
+    payload: Option<&'a [u8]>,
+    /// The whole field, key included.
+    raw: &'a [u8],
+}
+
+/// The next field of a message, which `bytes` then starts after.
+fn next_field<'a>(bytes: &mut &'a [u8]) -> Result<Field<'a>, DecodeError> {
+    let start: &'a [u8] = bytes;
+    let (tag, wire_type) = encoding::decode_key(bytes)?;
+    let payload = if wire_type == WireType::LengthDelimited {
+        let len = encoding::decode_varint(bytes)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|len| *len <= bytes.len())
+            .ok_or_else(|| {
+                // What prost reports for the same bytes.
+                let mut short = &start[..0];
+                encoding::skip_field(wire_type, tag, &mut short, DecodeContext::default())
+                    .expect_err("a field longer than the bytes left")
+            })?;
+        let (payload, tail) = bytes.split_at(len);
+        *bytes = tail;
+        Some(payload)
+    } else {
+        encoding::skip_field(wire_type, tag, bytes, DecodeContext::default())?;
+        None
+    };
+    Ok(Field {
+        tag,
+        payload,
+        raw: &start[..start.len() - bytes.len()],
     })
 }
 
@@ -304,6 +422,73 @@ mod tests {
         let checkpoint = checkpoint_after(events);
         assert_eq!(summary(&checkpoint).get("pending"), Some(&2));
         assert_eq!(decode(&encode(&checkpoint)).as_ref(), Ok(&checkpoint));
+    }
+
+    #[test]
+    fn the_bytes_are_prosts_for_the_whole_message() {
+        let checkpoint = checkpoint_after(sim_events(7, 20_000));
+        let bytes = encode(&checkpoint);
+        let wire = proto::Checkpoint::decode(&*bytes).unwrap();
+        assert!(wire.fold.as_ref().is_some_and(|f| f.books.len() > 100));
+        assert!(wire.encode_to_vec() == bytes, "not prost's bytes");
+        // Without a book, too.
+        let empty = encode(&checkpoint_after(Vec::new()));
+        assert_eq!(
+            proto::Checkpoint::decode(&*empty).unwrap().encode_to_vec(),
+            empty
+        );
+    }
+
+    #[test]
+    fn a_fold_given_in_two_parts_is_merged_as_prost_merges_it() {
+        let checkpoint = checkpoint_after(sim_events(7, 20_000));
+        let mut wire = proto::Checkpoint::decode(&*encode(&checkpoint)).unwrap();
+        let mut first = wire.fold.take().unwrap();
+        let second = proto::FoldState {
+            books: first.books.split_off(first.books.len() / 2),
+            watermark: first.watermark.take(),
+            ..proto::FoldState::default()
+        };
+        let mut bytes = proto::Checkpoint {
+            fold: Some(first),
+            ..wire.clone()
+        }
+        .encode_to_vec();
+        bytes.extend(
+            proto::Checkpoint {
+                fold: Some(second),
+                ..proto::Checkpoint::default()
+            }
+            .encode_to_vec(),
+        );
+        assert_eq!(decode(&bytes).as_ref(), Ok(&checkpoint));
+        assert_eq!(
+            proto::Checkpoint::decode(&*bytes).unwrap().encode_to_vec(),
+            encode(&checkpoint)
+        );
+    }
+
+    #[test]
+    fn cut_or_overlong_bytes_are_not_a_checkpoint() {
+        let bytes = encode(&checkpoint_after(sim_events(7, 2_000)));
+        // Cut anywhere in the fold (the last field).
+        for len in [bytes.len() / 4, bytes.len() / 2, bytes.len() - 1] {
+            let err = decode(&bytes[..len]).unwrap_err();
+            assert!(err.starts_with("not a checkpoint"), "{len}: {err}");
+        }
+        // A fold whose length runs past the end.
+        let mut bytes = Vec::new();
+        encoding::encode_key(CHECKPOINT_FOLD, WireType::LengthDelimited, &mut bytes);
+        encoding::encode_varint(1_000, &mut bytes);
+        bytes.extend_from_slice(&[0; 10]);
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.starts_with("not a checkpoint"), "{err}");
+        // A fold that is not length-delimited.
+        let mut bytes = Vec::new();
+        encoding::encode_key(CHECKPOINT_FOLD, WireType::Varint, &mut bytes);
+        encoding::encode_varint(7, &mut bytes);
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.starts_with("not a checkpoint"), "{err}");
     }
 
     #[test]

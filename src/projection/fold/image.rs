@@ -1,7 +1,7 @@
 //! The fold's complete state as plain data: taken for a snapshot, and given back to
 //! rebuild a fold (and its projection) that continues exactly where the first left off.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Book, FIXED, Fold, FoldConfig, FoldStats, Phase, Position, Stamp};
@@ -85,38 +85,35 @@ pub enum RestoreError {
 impl Fold {
     /// The fold's state as data, for a snapshot.
     pub fn image(&self) -> FoldImage {
-        let ended_at: std::collections::HashMap<&str, EventTime> = self
-            .tombstone_order
-            .iter()
-            .map(|(at, id)| (&**id, *at))
-            .collect();
-        let books = self
-            .books
-            .iter()
-            .filter_map(|(id, book)| {
-                let state = match &book.phase {
-                    Phase::Active => SessionState::Active(self.projection.get(id)?),
-                    Phase::Pending { since, events } => SessionState::Pending {
-                        since: *since,
-                        events: events.clone(),
-                    },
-                    Phase::Ended => SessionState::Ended {
-                        at: *ended_at.get(&**id)?,
-                    },
-                };
-                let mut event_ids: Vec<u64> = book.event_ids.iter().copied().collect();
-                event_ids.sort_unstable();
-                Some(BookImage {
-                    id: Arc::clone(id),
-                    state,
-                    positions: book.positions.clone(),
-                    event_ids,
-                    last_event_at: book.last_event_at,
-                    idle_key: book.idle_key,
-                    modified_by_stamp: book.modified_by_stamp,
-                })
+        // Sized up front, here and for the books: growing them while the fold is held
+        // would copy them over and over.
+        let mut ended_at: HashMap<&str, EventTime, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(self.tombstone_order.len(), Default::default());
+        ended_at.extend(self.tombstone_order.iter().map(|(at, id)| (&**id, *at)));
+        let mut books = Vec::with_capacity(self.books.len());
+        books.extend(self.books.iter().filter_map(|(id, book)| {
+            let state = match &book.phase {
+                Phase::Active => SessionState::Active(self.projection.get(id)?),
+                Phase::Pending { since, events } => SessionState::Pending {
+                    since: *since,
+                    events: events.clone(),
+                },
+                Phase::Ended => SessionState::Ended {
+                    at: *ended_at.get(&**id)?,
+                },
+            };
+            let mut event_ids: Vec<u64> = book.event_ids.iter().copied().collect();
+            event_ids.sort_unstable();
+            Some(BookImage {
+                id: Arc::clone(id),
+                state,
+                positions: book.positions.clone(),
+                event_ids,
+                last_event_at: book.last_event_at,
+                idle_key: book.idle_key,
+                modified_by_stamp: book.modified_by_stamp,
             })
-            .collect();
+        }));
         FoldImage {
             watermark: self.watermark,
             next_expiry: self.next_expiry,
@@ -136,6 +133,10 @@ impl Fold {
         fold.watermark = image.watermark;
         fold.next_expiry = image.next_expiry;
         fold.stats = image.stats;
+        fold.books.reserve(image.books.len());
+        // The orders are built once at the end, from sorted runs, rather than by one
+        // insertion per session.
+        let (mut idle, mut orphans, mut tombstones) = (Vec::new(), Vec::new(), Vec::new());
         for b in image.books {
             let id = Arc::clone(&b.id);
             if fold.books.contains_key(&id) {
@@ -158,18 +159,18 @@ impl Fold {
                         fold.projection.index_add(user, &id);
                     }
                     fold.projection.insert_shared(session);
-                    fold.idle_order.insert((b.idle_key, Arc::clone(&id)));
+                    idle.push((b.idle_key, Arc::clone(&id)));
                     Phase::Active
                 }
                 SessionState::Pending { since, events } => {
                     if events.is_empty() {
                         return Err(RestoreError::EmptyPending(id.to_string()));
                     }
-                    fold.orphan_order.insert((since, Arc::clone(&id)));
+                    orphans.push((since, Arc::clone(&id)));
                     Phase::Pending { since, events }
                 }
                 SessionState::Ended { at } => {
-                    fold.tombstone_order.insert((at, Arc::clone(&id)));
+                    tombstones.push((at, Arc::clone(&id)));
                     Phase::Ended
                 }
             };
@@ -186,6 +187,9 @@ impl Fold {
                 },
             );
         }
+        fold.idle_order = idle.into_iter().collect();
+        fold.orphan_order = orphans.into_iter().collect();
+        fold.tombstone_order = tombstones.into_iter().collect();
         Ok(fold)
     }
 }
