@@ -240,6 +240,9 @@ impl KafkaIngest {
     pub fn run(mut self, stop: &AtomicBool) -> (Fold, IngestStats) {
         self.discover(stop);
         self.ensure_dead_letter_topics();
+        // At once, not a tick later: a replica restored from a snapshot at the topics' end
+        // is ready now.
+        self.tick();
         let mut last_tick = Instant::now();
         let mut last_refresh = Instant::now();
         let mut last_snapshot = Instant::now();
