@@ -32,7 +32,9 @@ struct SseClient {
 impl SseClient {
     fn connect(port: u16, auth: &str, last_event_id: Option<&str>) -> (u16, Self) {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let resume = last_event_id
             .map(|id| format!("Last-Event-ID: {id}\r\n"))
             .unwrap_or_default();
@@ -60,7 +62,9 @@ impl SseClient {
         let (mut name, mut id, mut data) = (String::new(), String::new(), String::new());
         loop {
             let mut line = String::new();
-            self.reader.read_line(&mut line).expect("an event within the read timeout");
+            self.reader
+                .read_line(&mut line)
+                .expect("an event within the read timeout");
             let line = line.trim_end_matches(['\r', '\n']);
             if let Some(v) = line.strip_prefix("event: ") {
                 name = v.to_owned();
@@ -84,7 +88,9 @@ async fn send(producer: &FutureProducer, topic: &str, line: &str) {
     let payload = event.encode_to_vec();
     producer
         .send(
-            FutureRecord::to(topic).key(event.session_id.as_bytes()).payload(&payload),
+            FutureRecord::to(topic)
+                .key(event.session_id.as_bytes())
+                .payload(&payload),
             Duration::from_secs(5),
         )
         .await
@@ -98,13 +104,33 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
     let (calls, members) = unique_topics("stream");
     broker.create_topics(&[&calls, &members], 2).await;
     let producer = producer(&broker.settings()).unwrap();
-    send(&producer, &calls, &common::started("e1", "S-before", "2026-11-24T09:00:00Z", "U-live")).await;
-    send(&producer, &calls, &common::started("e2", "S-someone-else", "2026-11-24T09:00:00Z", "U-other")).await;
+    send(
+        &producer,
+        &calls,
+        &common::started("e1", "S-before", "2026-11-24T09:00:00Z", "U-live"),
+    )
+    .await;
+    send(
+        &producer,
+        &calls,
+        &common::started("e2", "S-someone-else", "2026-11-24T09:00:00Z", "U-other"),
+    )
+    .await;
 
     let brokers = broker.brokers.clone();
     let topics = format!("{calls},{members}");
     let (service, port) = tokio::task::spawn_blocking(move || {
-        serve(&["--brokers", &brokers, "--topics", &topics, "--jwt-secret", SECRET], Duration::from_secs(60))
+        serve(
+            &[
+                "--brokers",
+                &brokers,
+                "--topics",
+                &topics,
+                "--jwt-secret",
+                SECRET,
+            ],
+            Duration::from_secs(60),
+        )
     })
     .await
     .unwrap();
@@ -129,7 +155,12 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
     .unwrap();
 
     let produced = Instant::now();
-    send(&producer, &calls, &common::started("e3", "S-new", "2026-11-24T09:01:00Z", "U-live")).await;
+    send(
+        &producer,
+        &calls,
+        &common::started("e3", "S-new", "2026-11-24T09:01:00Z", "U-live"),
+    )
+    .await;
     let (upsert, client_back) = tokio::task::spawn_blocking(move || {
         let event = client.next();
         (event, client)
@@ -143,7 +174,17 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
     assert_eq!(upsert.data["endpointId"], "U-live");
     assert!(latency < Duration::from_secs(1), "upsert after {latency:?}");
 
-    send(&producer, &calls, &common::line("e4", "S-new", "2026-11-24T09:02:00Z", r#""sessionEnded":{}"#)).await;
+    send(
+        &producer,
+        &calls,
+        &common::line(
+            "e4",
+            "S-new",
+            "2026-11-24T09:02:00Z",
+            r#""sessionEnded":{}"#,
+        ),
+    )
+    .await;
     let (remove, last_id) = tokio::task::spawn_blocking(move || {
         let event = client.next();
         let id = event.id.clone();
@@ -153,10 +194,23 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
     .unwrap();
     assert_eq!(remove.name, "remove");
     assert_eq!(remove.data, serde_json::json!({"id": "S-new"}));
-    assert!(remove.id > upsert.id || remove.id.len() > upsert.id.len(), "ids increase");
+    assert!(
+        remove.id > upsert.id || remove.id.len() > upsert.id.len(),
+        "ids increase"
+    );
 
     // The cookie a browser's EventSource sends, resuming after the last id: nothing missed.
-    send(&producer, &calls, &common::line("e5", "S-before", "2026-11-24T09:03:00Z", r#""sessionHeld":{}"#)).await;
+    send(
+        &producer,
+        &calls,
+        &common::line(
+            "e5",
+            "S-before",
+            "2026-11-24T09:03:00Z",
+            r#""sessionHeld":{}"#,
+        ),
+    )
+    .await;
     let cookie = format!("Cookie: ss-tok={token}\r\n");
     tokio::task::spawn_blocking(move || {
         let (status, mut client) = SseClient::connect(port, &cookie, Some(&last_id));
