@@ -1,0 +1,932 @@
+//! The live stream (`GET /sessions/active/stream`) of the release binary reading tansu:
+//!
+//! - **freshness**: from producing an event (just before `send`, producer with
+//!   `linger.ms=0`) to its SSE `upsert`/`remove` arriving at a client, one event at a time,
+//!   each after a random pause of up to 25 ms (10 warm-up events not counted): p50, p90,
+//!   p99 and max (target: p99 under 50 ms), with sessiond's consumer settings and, side by
+//!   side in the same run, with librdkafka's default `fetch.wait.max.ms=500`; with the
+//!   producer's acknowledgement time and the idle CPU of sessiond and tansu for each;
+//! - **1,000 concurrent streams** on one instance, one per user (1,000 distinct users, so
+//!   each stream also has its own per-user view in the hub): the server's RSS per stream,
+//!   then one event per user, and whether every stream received its own `upsert`.
+//!
+//! `cargo bench --bench live` (scripts/bench runs it). The summary is printed and saved to
+//! `$CARGO_TARGET_DIR/live-bench.txt`, each server's log to `live-bench-<name>.log` next to
+//! it. `LIVE_EVENTS` (default 1000), `LIVE_BASELINE_EVENTS` (default 200: each takes about
+//! 0.5 s) and `LIVE_STREAMS` (default 1000) set the counts. The soft limit on open files is
+//! raised as far as needed (the server inherits it).
+
+#[path = "../tests/common/broker.rs"]
+#[allow(dead_code)]
+mod broker;
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sessiond::api::auth::{TokenRequest, mint_token};
+use sessiond::events::wire;
+use sessiond::ingest::kafka::consumer::FETCH_WAIT_MAX_MS;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc};
+
+/// The HS256 secret the service verifies and the bench signs with.
+const SECRET: &str = "live-bench-secret";
+/// Partitions of each topic.
+const PARTITIONS: i32 = 3;
+/// The freshness target for p99.
+const TARGET_P99: Duration = Duration::from_millis(50);
+/// Events produced and received before measuring (connections, metadata, first fetches).
+const WARMUP: usize = 10;
+/// How long any one expected SSE event may take before the bench gives up on it.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Each event is produced after a random pause up to this long since the previous one
+/// arrived, so events land anywhere in the consumer's fetch cycle, not always at its start.
+const PAUSE: Duration = Duration::from_millis(25);
+/// How long the idle CPU of sessiond and tansu is sampled for.
+const IDLE_SAMPLE: Duration = Duration::from_secs(5);
+
+/// Runs both measurements, prints the summary and saves it.
+fn main() {
+    let events = env_count("LIVE_EVENTS", 1000);
+    let baseline_events = env_count("LIVE_BASELINE_EVENTS", 200);
+    let streams = env_count("LIVE_STREAMS", 1000);
+    raise_fd_limit(2 * streams + 1024);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let broker = broker::Broker::start();
+    let logs = target_dir();
+    let bench = Bench {
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_sessiond")),
+        broker,
+        logs,
+    };
+    let mut summary = String::new();
+    let _ = writeln!(
+        summary,
+        "live stream, release binary reading tansu ({}), one instance, {PARTITIONS} partitions per topic:",
+        bench.broker.brokers
+    );
+    let _ = writeln!(
+        summary,
+        "  freshness, produce (linger.ms=0, before send) -> SSE event at the client, one event at a time, each {} ms at most after the last arrived:",
+        PAUSE.as_millis()
+    );
+
+    let variants = [
+        Variant {
+            name: "fresh",
+            label: format!("sessiond's consumer (fetch.wait.max.ms={FETCH_WAIT_MAX_MS})"),
+            option: None,
+            events,
+        },
+        Variant {
+            name: "baseline",
+            label: "fetch.wait.max.ms=500 (librdkafka default)".to_owned(),
+            option: Some("fetch.wait.max.ms=500"),
+            events: baseline_events,
+        },
+    ];
+    let mut fresh_p99 = None;
+    for variant in &variants {
+        let result = runtime.block_on(bench.freshness(variant));
+        eprintln!("{}: {}", variant.label, result.line());
+        if variant.name == "fresh" {
+            fresh_p99 = Some(result.latency.p99);
+        }
+        let _ = writeln!(summary, "    {:44} {}", variant.label, result.line());
+        let _ = writeln!(
+            summary,
+            "    {:44}   producer ack {}; idle CPU: sessiond {:.1}%, tansu {:.1}%",
+            "",
+            result.ack.short(),
+            result.idle_cpu.0,
+            result.idle_cpu.1
+        );
+    }
+    let p99 = fresh_p99.expect("measured");
+    let _ = writeln!(
+        summary,
+        "    p99 {} (target < {} ms: {})",
+        ms(p99),
+        TARGET_P99.as_millis(),
+        if p99 < TARGET_P99 {
+            "ok"
+        } else {
+            "OVER TARGET"
+        }
+    );
+
+    let fanout = runtime.block_on(bench.fanout(streams));
+    let _ = writeln!(
+        summary,
+        "  {streams} concurrent streams ({streams} distinct users, one stream each, each user with one active session):"
+    );
+    let _ = writeln!(
+        summary,
+        "    server RSS {:.1} MiB before, {:.1} MiB with every stream past its snapshot: {:.1} KiB per stream (all opened in {} ms)",
+        fanout.rss_before as f64 / 1024.0,
+        fanout.rss_after as f64 / 1024.0,
+        (fanout.rss_after as f64 - fanout.rss_before as f64) / streams as f64,
+        fanout.opened.as_millis()
+    );
+    let _ = writeln!(
+        summary,
+        "    {}/{streams} streams received their upsert ({}), {} wrong events; one event per user produced at once (all acked after {} ms), last upsert {} ms after the first send, median {} ms",
+        fanout.received,
+        if fanout.received == streams && fanout.wrong == 0 {
+            "ok"
+        } else {
+            "MISSING"
+        },
+        fanout.wrong,
+        fanout.acked.as_millis(),
+        fanout.last.as_millis(),
+        fanout.median.as_millis()
+    );
+
+    println!();
+    print!("{summary}");
+    let path = bench.logs.join("live-bench.txt");
+    std::fs::write(&path, &summary).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// One freshness measurement: the service with `option` added to its Kafka client settings.
+struct Variant {
+    /// Used in topic and user names.
+    name: &'static str,
+    /// Shown in the summary.
+    label: String,
+    /// An extra `--kafka-option`.
+    option: Option<&'static str>,
+    /// Events measured.
+    events: usize,
+}
+
+/// What a freshness run measured.
+struct Freshness {
+    /// Events measured.
+    events: usize,
+    /// Just before `send` to the SSE event's arrival.
+    latency: Percentiles,
+    /// Just before `send` to the producer's delivery report.
+    ack: Percentiles,
+    /// (sessiond, tansu) CPU in percent of one core while nothing is produced.
+    idle_cpu: (f64, f64),
+}
+
+impl Freshness {
+    /// The latency figures, for the summary.
+    fn line(&self) -> String {
+        format!("{} events: {}", self.events, self.latency.full())
+    }
+}
+
+/// What the many-streams run measured.
+struct Fanout {
+    /// Server VmRSS (KiB) once ready, before any stream.
+    rss_before: u64,
+    /// Server VmRSS (KiB) once every stream has had its snapshot.
+    rss_after: u64,
+    /// From the first connect to the last snapshot.
+    opened: Duration,
+    /// Streams that received their own upsert.
+    received: usize,
+    /// Streams that received something else, or failed.
+    wrong: usize,
+    /// From the first send to the last delivery report.
+    acked: Duration,
+    /// From the first send to the last upsert's arrival.
+    last: Duration,
+    /// From the first send to the median upsert's arrival.
+    median: Duration,
+}
+
+/// The broker and the binary every measurement uses.
+struct Bench {
+    binary: PathBuf,
+    broker: broker::Broker,
+    logs: PathBuf,
+}
+
+impl Bench {
+    /// Topics of their own for one measurement.
+    async fn topics(&self, name: &str) -> (String, String) {
+        let n = std::process::id();
+        let (calls, members) = (
+            format!("live-{n}-{name}.calls"),
+            format!("live-{n}-{name}.members"),
+        );
+        self.broker
+            .create_topics(&[&calls, &members], PARTITIONS)
+            .await;
+        (calls, members)
+    }
+
+    /// A producer tuned for latency: no linger, one record per request when produced alone.
+    fn producer(&self) -> FutureProducer {
+        self.broker
+            .settings()
+            .client_config()
+            .set("linger.ms", "0")
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer")
+    }
+
+    /// Freshness with `variant`'s settings: a fresh service, one stream, events one at a time.
+    async fn freshness(&self, variant: &Variant) -> Freshness {
+        let (calls, members) = self.topics(variant.name).await;
+        let producer = self.producer();
+        let user = format!("U-{}", variant.name);
+        let mut clock = EventClock::default();
+        send(
+            &producer,
+            &calls,
+            &clock.started(&format!("S-{}-before", variant.name), &user),
+        )
+        .await;
+        let service = Service::start(self, variant.name, &calls, &members, variant.option).await;
+
+        let mut stream = SseStream::open(service.port, &token(&user))
+            .await
+            .expect("stream");
+        let snapshot = stream.next().await.expect("snapshot");
+        assert_eq!(snapshot.name, "snapshot", "{snapshot:?}");
+        assert_eq!(
+            snapshot.data["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "{snapshot:?}"
+        );
+        let (arrivals, mut arrived) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            while let Ok(event) = stream.next().await {
+                if arrivals.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut latencies = Vec::with_capacity(variant.events);
+        let mut acks = Vec::with_capacity(variant.events);
+        for i in 0..WARMUP + variant.events {
+            // Five events per session: each changes what the user sees, so each is one
+            // SSE event, and no session's log grows past one entry.
+            let session = format!("S-{}-{}", variant.name, i / 5);
+            let (line, expect) = match i % 5 {
+                0 => (clock.started(&session, &user), Expect::Upsert(None)),
+                1 => (
+                    clock.event(&session, r#""sessionHeld":{}"#),
+                    Expect::Upsert(Some(("callState", "Hold".to_owned()))),
+                ),
+                2 => (
+                    clock.event(&session, r#""sessionResumed":{}"#),
+                    Expect::Upsert(None),
+                ),
+                3 => (
+                    clock.event(&session, &format!(r#""logAppended":{{"message":"m-{i}"}}"#)),
+                    Expect::Upsert(Some(("log", format!("m-{i}")))),
+                ),
+                _ => (
+                    clock.event(&session, r#""sessionEnded":{}"#),
+                    Expect::Remove,
+                ),
+            };
+            let event = wire_event(&line);
+            let payload = event.encode_to_vec();
+            let pause = rand::random_range(0..PAUSE.as_micros() as u64);
+            tokio::time::sleep(Duration::from_micros(pause)).await;
+            let sent = Instant::now();
+            producer
+                .send(
+                    FutureRecord::to(&calls)
+                        .key(event.session_id.as_bytes())
+                        .payload(&payload),
+                    Duration::from_secs(5),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+            let acked = sent.elapsed();
+            let sse = tokio::time::timeout(EVENT_TIMEOUT, arrived.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no SSE event within {EVENT_TIMEOUT:?} for {line}"))
+                .expect("the stream ended");
+            expect.check(&sse, &session);
+            if i >= WARMUP {
+                latencies.push(sse.at - sent);
+                acks.push(acked);
+            }
+        }
+        reader.abort();
+        let idle_cpu = idle_cpu(service.pid()).await;
+        drop(service);
+        Freshness {
+            events: variant.events,
+            latency: Percentiles::of(latencies),
+            ack: Percentiles::of(acks),
+            idle_cpu,
+        }
+    }
+
+    /// `streams` streams of as many users on one service: memory per stream, then one event
+    /// per user, each of which must reach its stream.
+    async fn fanout(&self, streams: usize) -> Fanout {
+        let (calls, members) = self.topics("fanout").await;
+        let producer = self.producer();
+        let mut clock = EventClock::default();
+        let users: Vec<String> = (0..streams).map(|u| format!("U-fan-{u:04}")).collect();
+        let starts: Vec<String> = users
+            .iter()
+            .map(|user| clock.started(&format!("S-{user}"), user))
+            .collect();
+        send_all(&producer, &calls, &starts).await;
+        let service = Service::start(self, "fanout", &calls, &members, None).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_before = rss_kib(service.pid());
+
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Result<SseEvent, String>)>();
+        // Opening is paced so the listen backlog never overflows into SYN retries.
+        let opening = Arc::new(Semaphore::new(64));
+        let opened_at = Instant::now();
+        for (u, user) in users.iter().enumerate() {
+            let (ready_tx, done_tx, opening) =
+                (ready_tx.clone(), done_tx.clone(), Arc::clone(&opening));
+            let (token, port, session) = (token(user), service.port, format!("S-{user}"));
+            tokio::spawn(async move {
+                let permit = opening.acquire_owned().await.expect("semaphore");
+                let opened = async {
+                    let mut stream = SseStream::open(port, &token).await?;
+                    let snapshot = stream.next().await?;
+                    let ids: Vec<&str> = snapshot.data["sessions"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+                        .unwrap_or_default();
+                    if snapshot.name != "snapshot" || ids != [session.as_str()] {
+                        return Err(format!("unexpected first event {snapshot:?}"));
+                    }
+                    Ok(stream)
+                }
+                .await;
+                drop(permit);
+                let mut stream = match opened {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let _ = done_tx.send((u, Err(e)));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(());
+                let event = tokio::time::timeout(Duration::from_secs(60), stream.next())
+                    .await
+                    .map_err(|_| "no event within 60 s".to_owned())
+                    .and_then(|e| e);
+                let _ = done_tx.send((u, event));
+                // Keep the connection until every stream has had its event.
+                let _ = tokio::time::timeout(Duration::from_secs(60), stream.next()).await;
+            });
+        }
+        drop(ready_tx);
+        for n in 0..streams {
+            tokio::select! {
+                ready = ready_rx.recv() => ready.expect("a stream task ended early"),
+                failed = done_rx.recv() => panic!("stream {n} failed before its snapshot: {failed:?}"),
+                () = tokio::time::sleep(Duration::from_secs(60)) => panic!("only {n}/{streams} snapshots within 60 s"),
+            }
+        }
+        let opened = opened_at.elapsed();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_after = rss_kib(service.pid());
+
+        let helds: Vec<String> = users
+            .iter()
+            .map(|user| clock.event(&format!("S-{user}"), r#""sessionHeld":{}"#))
+            .collect();
+        let sent = Instant::now();
+        send_all(&producer, &calls, &helds).await;
+        let acked = sent.elapsed();
+        let mut arrivals = Vec::with_capacity(streams);
+        let mut wrong = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while arrivals.len() + wrong < streams {
+            let Ok(Some((u, event))) =
+                tokio::time::timeout_at(deadline.into(), done_rx.recv()).await
+            else {
+                break;
+            };
+            let session = format!("S-{}", users[u]);
+            match event {
+                Ok(e)
+                    if e.name == "upsert"
+                        && e.data["id"] == session.as_str()
+                        && e.data["callState"] == "Hold" =>
+                {
+                    arrivals.push(e.at - sent);
+                }
+                other => {
+                    eprintln!("stream of {}: {other:?}", users[u]);
+                    wrong += 1;
+                }
+            }
+        }
+        let received = arrivals.len();
+        arrivals.sort();
+        drop(service);
+        Fanout {
+            rss_before,
+            rss_after,
+            opened,
+            received,
+            wrong,
+            acked,
+            last: arrivals.last().copied().unwrap_or_default(),
+            median: arrivals.get(received / 2).copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// The SSE event the freshness loop waits for.
+enum Expect {
+    /// An upsert of the session, with this field (`log`: the last entry's message).
+    Upsert(Option<(&'static str, String)>),
+    /// A remove of the session.
+    Remove,
+}
+
+impl Expect {
+    /// Panics unless `event` is the expected change of `session`.
+    fn check(&self, event: &SseEvent, session: &str) {
+        let ok = match self {
+            Self::Remove => event.name == "remove" && event.data["id"] == session,
+            Self::Upsert(field) => {
+                event.name == "upsert"
+                    && event.data["id"] == session
+                    && match field {
+                        None => true,
+                        Some(("log", message)) => event.data["log"]
+                            .as_array()
+                            .and_then(|log| log.last())
+                            .is_some_and(|e| e["message"] == message.as_str()),
+                        Some((name, value)) => event.data[*name] == value.as_str(),
+                    }
+            }
+        };
+        assert!(ok, "expected {} of {session}, got {event:?}", self.name());
+    }
+
+    /// What was expected, for the panic message.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Upsert(_) => "an upsert",
+            Self::Remove => "a remove",
+        }
+    }
+}
+
+/// Event lines with unique ids and increasing times.
+#[derive(Default)]
+struct EventClock {
+    n: u64,
+}
+
+impl EventClock {
+    /// The next event number and its time (RFC 3339), one second after the previous.
+    fn next(&mut self) -> (u64, String) {
+        self.n += 1;
+        let at = OffsetDateTime::from_unix_timestamp(1_795_510_800 + self.n as i64)
+            .expect("time")
+            .format(&Rfc3339)
+            .expect("RFC 3339");
+        (self.n, at)
+    }
+
+    /// A `sessionStarted` of `session` owned by `user`.
+    fn started(&mut self, session: &str, user: &str) -> String {
+        let (n, at) = self.next();
+        format!(
+            r#"{{"eventId":"e-{n}","sessionId":"{session}","occurredAt":"{at}","accountId":"A-1","actorId":"{user}","sessionStarted":{{"accountName":"Acme","endpointId":"{user}","channel":"CHANNEL_VOICE","direction":"DIRECTION_INCOMING","fromAddress":"+15550100"}}}}"#
+        )
+    }
+
+    /// Any event of `session`: `body` is the kind's key and object.
+    fn event(&mut self, session: &str, body: &str) -> String {
+        let (n, at) = self.next();
+        format!(r#"{{"eventId":"e-{n}","sessionId":"{session}","occurredAt":"{at}",{body}}}"#)
+    }
+}
+
+/// An event-log line as the protobuf the topics carry.
+fn wire_event(line: &str) -> wire::SessionEvent {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// Produces one line and waits for its delivery.
+async fn send(producer: &FutureProducer, topic: &str, line: &str) {
+    send_all(producer, topic, &[line.to_owned()]).await;
+}
+
+/// Produces every line at once, keyed by session id, and waits for every delivery.
+async fn send_all(producer: &FutureProducer, topic: &str, lines: &[String]) {
+    let mut pending = Vec::with_capacity(lines.len());
+    for line in lines {
+        let event = wire_event(line);
+        let payload = event.encode_to_vec();
+        let record = FutureRecord::to(topic)
+            .key(event.session_id.as_bytes())
+            .payload(&payload);
+        pending.push(
+            producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .expect("queued"),
+        );
+    }
+    for delivery in pending {
+        delivery
+            .await
+            .expect("delivered")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+}
+
+/// A token with role `User` for `user`, valid for an hour.
+fn token(user: &str) -> String {
+    mint_token(&TokenRequest {
+        secret: SECRET.into(),
+        sub: user.into(),
+        roles: vec!["User".into()],
+        ttl: Duration::from_secs(3600),
+        issuer: None,
+        audience: None,
+    })
+    .expect("token")
+}
+
+/// `sessiond serve` on a free port, killed when dropped.
+struct Service {
+    child: Child,
+    port: u16,
+}
+
+impl Service {
+    /// Starts the binary on `calls,members` and waits until `/readyz` answers 200. Its
+    /// log goes to `<target>/live-bench-<name>.log`.
+    async fn start(
+        bench: &Bench,
+        name: &str,
+        calls: &str,
+        members: &str,
+        option: Option<&str>,
+    ) -> Self {
+        let port = broker::free_port();
+        let log_path = bench.logs.join(format!("live-bench-{name}.log"));
+        let log = std::fs::File::create(&log_path).expect("server log");
+        let mut command = Command::new(&bench.binary);
+        command.args([
+            "serve",
+            "--brokers",
+            &bench.broker.brokers,
+            "--topics",
+            &format!("{calls},{members}"),
+            "--jwt-secret",
+            SECRET,
+            "--http",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        if let Some(option) = option {
+            command.args(["--kafka-option", option]);
+        }
+        let child = command
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bench.binary.display()));
+        let mut service = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ready_status(port).await != Some(200) {
+            if let Ok(Some(status)) = service.child.try_wait() {
+                panic!("sessiond exited ({status}); see {}", log_path.display());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sessiond not ready within 60 s; see {}",
+                log_path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        service
+    }
+
+    /// The server process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status of `GET /readyz`, or `None` while nothing answers.
+async fn ready_status(port: u16) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+/// An SSE event as read off the wire, with when its last byte arrived.
+#[derive(Debug)]
+struct SseEvent {
+    name: String,
+    data: serde_json::Value,
+    at: Instant,
+}
+
+/// A client of `/sessions/active/stream` over one HTTP/1.1 connection (chunked body).
+struct SseStream {
+    reader: BufReader<TcpStream>,
+    chunked: bool,
+    /// Body text not yet split into events.
+    text: String,
+    events: VecDeque<SseEvent>,
+}
+
+impl SseStream {
+    /// Connects with a bearer token and reads the response head (status 200 expected).
+    async fn open(port: u16, token: &str) -> Result<Self, String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let request = format!(
+            "GET /sessions/active/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        let mut reader = BufReader::new(stream);
+        let mut status = String::new();
+        reader
+            .read_line(&mut status)
+            .await
+            .map_err(|e| format!("status line: {e}"))?;
+        if status.split(' ').nth(1) != Some("200") {
+            return Err(format!("status {status:?}"));
+        }
+        let mut chunked = false;
+        loop {
+            let mut header = String::new();
+            if reader
+                .read_line(&mut header)
+                .await
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Err("connection closed in the headers".into());
+            }
+            if header == "\r\n" {
+                break;
+            }
+            let header = header.to_ascii_lowercase();
+            chunked |= header.starts_with("transfer-encoding:") && header.contains("chunked");
+        }
+        Ok(Self {
+            reader,
+            chunked,
+            text: String::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    /// The next event (comments such as heartbeats are skipped).
+    async fn next(&mut self) -> Result<SseEvent, String> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(event);
+            }
+            self.read_body().await?;
+            let at = Instant::now();
+            while let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let (mut name, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim_start().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if !name.is_empty() {
+                    let data = serde_json::from_str(&data)
+                        .map_err(|e| format!("event data is not JSON ({e}): {data}"))?;
+                    self.events.push_back(SseEvent { name, data, at });
+                }
+            }
+        }
+    }
+
+    /// Appends the next piece of the body (one chunk) to `text`.
+    async fn read_body(&mut self) -> Result<(), String> {
+        let closed = || "the stream ended".to_owned();
+        if !self.chunked {
+            let mut buf = [0u8; 8192];
+            let n = self
+                .reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(closed());
+            }
+            self.text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            return Ok(());
+        }
+        let mut size = String::new();
+        if self
+            .reader
+            .read_line(&mut size)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Err(closed());
+        }
+        let size = size.trim_end();
+        let size = size.split(';').next().unwrap_or_default();
+        let size =
+            usize::from_str_radix(size, 16).map_err(|e| format!("chunk size {size:?}: {e}"))?;
+        if size == 0 {
+            return Err(closed());
+        }
+        let mut chunk = vec![0; size + 2];
+        self.reader
+            .read_exact(&mut chunk)
+            .await
+            .map_err(|e| e.to_string())?;
+        chunk.truncate(size);
+        self.text.push_str(&String::from_utf8_lossy(&chunk));
+        Ok(())
+    }
+}
+
+/// p50, p90, p99 and max of some durations.
+struct Percentiles {
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Percentiles {
+    /// The percentiles of `samples` (nearest rank).
+    fn of(mut samples: Vec<Duration>) -> Self {
+        assert!(!samples.is_empty(), "no samples");
+        samples.sort();
+        // Nearest rank: the smallest sample with at least q of all samples at or below it.
+        let at = |q: f64| {
+            samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
+        };
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    /// All four, in milliseconds.
+    fn full(&self) -> String {
+        format!(
+            "p50 {}  p90 {}  p99 {}  max {}",
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+
+    /// p50 and p99, in milliseconds.
+    fn short(&self) -> String {
+        format!("p50 {}, p99 {}", ms(self.p50), ms(self.p99))
+    }
+}
+
+/// A duration in milliseconds with one decimal.
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A count from the environment, or `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Where to write the summary and the servers' logs: `CARGO_TARGET_DIR`, else the target
+/// directory this bench was built in.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            // <target>/release/deps/live-<hash>
+            std::env::current_exe()
+                .ok()?
+                .ancestors()
+                .nth(3)
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// Lets this process (and the server it starts, which inherits it) hold `wanted` files.
+fn raise_fd_limit(wanted: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let wanted = wanted as libc::rlim_t;
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+        assert!(
+            limit.rlim_cur >= wanted,
+            "need {wanted} open files, the hard limit is {}: raise it (ulimit -Hn)",
+            limit.rlim_max
+        );
+    }
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// User + system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The pid of this process's child named `name` (tansu, started by the broker helper).
+fn child_named(name: &str) -> Option<u32> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+}
+
+/// CPU use (percent of one core) of sessiond and of tansu while nothing is produced.
+async fn idle_cpu(sessiond: u32) -> (f64, f64) {
+    let tansu = child_named("tansu");
+    let ticks = |pid: Option<u32>| pid.and_then(cpu_ticks).unwrap_or(0);
+    let before = (ticks(Some(sessiond)), ticks(tansu));
+    tokio::time::sleep(IDLE_SAMPLE).await;
+    let after = (ticks(Some(sessiond)), ticks(tansu));
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let percent = |a: u64, b: u64| (b - a) as f64 / hz / IDLE_SAMPLE.as_secs_f64() * 100.0;
+    (percent(before.0, after.0), percent(before.1, after.1))
+}
