@@ -17,7 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use sessiond::ingest::kafka::consumer::{IngestConfig, spawn};
+use sessiond::ingest::kafka::consumer::{CONSUMER_DEFAULTS, IngestConfig, spawn};
 use sessiond::projection::{Fold, FoldConfig, Projection};
 use sessiond::readiness::Readiness;
 use sessiond::simulate::{SimConfig, SimTopic, Simulator};
@@ -136,9 +136,12 @@ async fn produce(broker: &broker::Broker, calls: &str, members: &str, records: u
 
 /// The baseline: assign every partition from the beginning and read every record.
 fn bare_consumer(broker: &broker::Broker, topics: &[String; 2], records: usize) -> Duration {
-    let consumer: BaseConsumer = broker
-        .settings()
-        .client_config()
+    let mut config = broker.settings().client_config();
+    // As sessiond's consumer fetches, like for like.
+    for (key, value) in CONSUMER_DEFAULTS {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config
         .set("group.id", "bench-bare")
         .set("enable.auto.commit", "false")
         .create()

@@ -31,7 +31,7 @@ use prost::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sessiond::api::auth::{TokenRequest, mint_token};
 use sessiond::events::wire;
-use sessiond::ingest::kafka::consumer::FETCH_WAIT_MAX_MS;
+use sessiond::ingest::kafka::consumer::CONSUMER_DEFAULTS;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -83,7 +83,13 @@ fn main() {
     let variants = [
         Variant {
             name: "fresh",
-            label: format!("sessiond's consumer (fetch.wait.max.ms={FETCH_WAIT_MAX_MS})"),
+            label: format!(
+                "sessiond's consumer ({})",
+                CONSUMER_DEFAULTS
+                    .iter()
+                    .find(|(key, _)| *key == "fetch.wait.max.ms")
+                    .map_or_else(String::new, |(key, value)| format!("{key}={value}"))
+            ),
             option: None,
             events,
         },
