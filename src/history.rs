@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use foldhash::fast::RandomState;
 
 use crate::events::SessionId;
-use crate::projection::{FoldObserver, Position, Session, Step, StepResult};
+use crate::projection::{FoldObserver, Position, Step, StepResult};
 use crate::time::EventTime;
 
 /// One applied event.
@@ -91,7 +91,7 @@ impl FoldObserver for Recorder {
         self.0.depth > 0
     }
 
-    fn wants_changes(&self) -> bool {
+    fn wants_removals(&self) -> bool {
         self.0.depth > 0
     }
 
@@ -101,8 +101,6 @@ impl FoldObserver for Recorder {
             self.0.record(step);
         }
     }
-
-    fn upserted(&mut self, _session: &Arc<Session>, _owners: &[String], _lost: &[String]) {}
 
     fn removed(&mut self, id: &str, _owners: &[String]) {
         self.0.sessions.remove(id);

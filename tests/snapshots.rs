@@ -39,6 +39,18 @@ fn start_replica(brokers: &str, topics: &str, dir: &Path, log: &Path) -> (KillOn
     (KillOnDrop(child), port)
 }
 
+/// A broker with fresh call and member topics (2 partitions), the `--topics` value, and
+/// an empty work directory.
+async fn setup(test: &str) -> (Broker, String, PathBuf) {
+    let broker = Broker::start();
+    let (calls, members) = unique_topics(test);
+    broker.create_topics(&[&calls, &members], 2).await;
+    let work = std::env::temp_dir().join(format!("sessiond-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    (broker, format!("{calls},{members}"), work)
+}
+
 fn admin_state(port: u16) -> Option<serde_json::Value> {
     let token = token_with_roles(SECRET, "ops", &["SystemAdministrator"]);
     let (status, body) = http_get(port, "/admin/state", Some(&token));
@@ -91,14 +103,8 @@ fn applied_total(state: &serde_json::Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_replica_restarts_from_its_snapshot_and_equals_a_replay() {
-    let broker = Broker::start();
-    let (calls, members) = unique_topics("snapshots");
-    broker.create_topics(&[&calls, &members], 2).await;
-    let topics = format!("{calls},{members}");
+    let (broker, topics, work) = setup("snapshots").await;
     let brokers = broker.brokers.clone();
-    let work = std::env::temp_dir().join(format!("sessiond-snapshots-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
     let dir = work.join("snapshots");
 
     tokio::task::spawn_blocking(move || {
@@ -189,14 +195,8 @@ async fn a_killed_replica_restarts_from_its_snapshot_and_equals_a_replay() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupted_newest_snapshot_is_reported_and_the_previous_one_used() {
-    let broker = Broker::start();
-    let (calls, members) = unique_topics("corrupt");
-    broker.create_topics(&[&calls, &members], 2).await;
-    let topics = format!("{calls},{members}");
+    let (broker, topics, work) = setup("corrupt").await;
     let brokers = broker.brokers.clone();
-    let work = std::env::temp_dir().join(format!("sessiond-corrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
     let dir = work.join("snapshots");
 
     tokio::task::spawn_blocking(move || {

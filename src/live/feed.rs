@@ -331,7 +331,11 @@ fn send(producer: &ThreadedProducer<FeedContext>, topic: &str, id: &str, state: 
 struct FeedRecorder(Arc<FeedShared>);
 
 impl FoldObserver for FeedRecorder {
-    fn wants_changes(&self) -> bool {
+    fn wants_upserts(&self) -> bool {
+        true
+    }
+
+    fn wants_removals(&self) -> bool {
         true
     }
 

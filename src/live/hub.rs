@@ -308,14 +308,16 @@ impl ChangeHub {
 struct HubFeed(Arc<ChangeHub>);
 
 impl FoldObserver for HubFeed {
-    fn wants_changes(&self) -> bool {
-        true
+    // While nobody watches, the fold does not even look the changed session up.
+    fn wants_upserts(&self) -> bool {
+        self.0.watched.load(Ordering::SeqCst) > 0
+    }
+
+    fn wants_removals(&self) -> bool {
+        self.0.watched.load(Ordering::SeqCst) > 0
     }
 
     fn upserted(&mut self, session: &Arc<Session>, owners: &[String], lost: &[String]) {
-        if self.0.watched.load(Ordering::SeqCst) == 0 {
-            return;
-        }
         for user in owners {
             self.0.publish(user, Change::Upsert(Arc::clone(session)));
         }
@@ -326,9 +328,6 @@ impl FoldObserver for HubFeed {
     }
 
     fn removed(&mut self, id: &str, owners: &[String]) {
-        if self.0.watched.load(Ordering::SeqCst) == 0 {
-            return;
-        }
         let id: SessionId = Arc::from(id);
         for user in owners {
             self.0.publish(user, Change::Remove(Arc::clone(&id)));

@@ -54,15 +54,22 @@ pub struct Step<'a> {
 }
 
 /// Receives what the fold does. Every method has an empty default, and the fold skips
-/// the work of describing changes nobody asked for.
+/// the work of describing changes nobody asked for. `wants_steps` is asked once, when the
+/// observer is added; the other two at every change, since whether anyone listens (a
+/// live stream, say) comes and goes.
 pub trait FoldObserver: Send {
     /// Whether [`FoldObserver::step`] should be called.
     fn wants_steps(&self) -> bool {
         false
     }
 
-    /// Whether [`FoldObserver::upserted`] and [`FoldObserver::removed`] should be called.
-    fn wants_changes(&self) -> bool {
+    /// Whether [`FoldObserver::upserted`] should be called now.
+    fn wants_upserts(&self) -> bool {
+        false
+    }
+
+    /// Whether [`FoldObserver::removed`] should be called now.
+    fn wants_removals(&self) -> bool {
         false
     }
 
@@ -99,8 +106,12 @@ impl FoldObserver for Observers {
         self.0.iter().any(|o| o.wants_steps())
     }
 
-    fn wants_changes(&self) -> bool {
-        self.0.iter().any(|o| o.wants_changes())
+    fn wants_upserts(&self) -> bool {
+        self.0.iter().any(|o| o.wants_upserts())
+    }
+
+    fn wants_removals(&self) -> bool {
+        self.0.iter().any(|o| o.wants_removals())
     }
 
     fn step(&mut self, step: &Step<'_>) {
@@ -113,7 +124,7 @@ impl FoldObserver for Observers {
 
     fn upserted(&mut self, session: &Arc<Session>, owners: &[String], lost: &[String]) {
         for o in &mut self.0 {
-            if o.wants_changes() {
+            if o.wants_upserts() {
                 o.upserted(session, owners, lost);
             }
         }
@@ -121,7 +132,7 @@ impl FoldObserver for Observers {
 
     fn removed(&mut self, id: &str, owners: &[String]) {
         for o in &mut self.0 {
-            if o.wants_changes() {
+            if o.wants_removals() {
                 o.removed(id, owners);
             }
         }

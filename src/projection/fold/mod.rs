@@ -205,7 +205,6 @@ pub struct Fold {
     observers: Observers,
     /// Cached from the observers, so the hot path asks a bool, not a list.
     wants_steps: bool,
-    wants_changes: bool,
 }
 
 /// The parts of an event a [`Step`] names, kept while the event itself is consumed.
@@ -258,7 +257,6 @@ impl Fold {
             stats: FoldStats::default(),
             observers: Observers::default(),
             wants_steps: false,
-            wants_changes: false,
         }
     }
 
@@ -266,7 +264,6 @@ impl Fold {
     pub fn observe(&mut self, observer: Box<dyn FoldObserver>) {
         self.observers.push(observer);
         self.wants_steps = self.observers.wants_steps();
-        self.wants_changes = self.observers.wants_changes();
     }
 
     /// The projection this fold writes.
@@ -418,7 +415,7 @@ impl Fold {
         );
         self.projection.insert(session);
         self.reindex(&session_id);
-        if self.wants_changes {
+        if self.observers.wants_upserts() {
             self.announce(&session_id, &[]);
         }
     }
@@ -491,7 +488,7 @@ impl Fold {
                 } else {
                     Vec::new()
                 };
-                if self.wants_changes {
+                if self.observers.wants_upserts() {
                     self.announce(id, &lost);
                 }
                 StepResult::Applied(fields)
@@ -542,7 +539,7 @@ impl Fold {
         book.modified_by_stamp = None;
         self.tombstone_order.insert((at, Arc::clone(id)));
         self.projection.remove(id);
-        if self.wants_changes {
+        if self.observers.wants_removals() {
             self.observers.removed(id, &owners);
         }
     }
