@@ -103,7 +103,7 @@ fn main() {
     let mut file_bytes = 0;
     for run in 1..=RUNS {
         let started = Instant::now();
-        let image = fold.image();
+        let image = fold.image().expect("a consistent fold");
         image_t.push(started.elapsed());
         let checkpoint = Checkpoint {
             streams: streams.clone(),

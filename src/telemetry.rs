@@ -70,6 +70,7 @@ pub fn publish_ingest(stats: &IngestStats) {
     counter!("sessiond_records_read_total").absolute(stats.records);
     publish_bad(stats.bad.iter().map(|(k, v)| (*k, *v)), stats.unknown_kinds);
     counter!("sessiond_dead_letters_total").absolute(stats.dead_lettered);
+    counter!("sessiond_records_reread_total").absolute(stats.reread);
 }
 
 /// Publishes what loading an event log counted.
@@ -115,6 +116,11 @@ pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {
     counter!("sessiond_snapshots_written_total").increment(1);
     gauge!("sessiond_snapshot_bytes").set(bytes as f64);
     gauge!("sessiond_snapshot_write_seconds").set(took.as_secs_f64());
+}
+
+/// Counts a checkpoint not taken because the fold's state disagreed with itself.
+pub fn snapshot_refused() {
+    counter!("sessiond_snapshots_refused_total").increment(1);
 }
 
 /// Counts a live stream opening.

@@ -7,10 +7,24 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use common::broker::{Broker, free_port, unique_topics};
 use common::{KillOnDrop, http_get, run_sessiond, token_with_roles, wait_until};
+use prost::Message as _;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use sessiond::events::KIND_NAMES;
+use sessiond::events::wire;
+use sessiond::ingest::kafka::KafkaSettings;
+use sessiond::ingest::kafka::consumer::{IngestConfig, KafkaIngest};
+use sessiond::ingest::kafka::produce::Topics;
+use sessiond::projection::{Fold, FoldConfig, Projection};
+use sessiond::simulate::{SimConfig, Simulator};
+use sessiond::snapshot::{Checkpoint, checkpoint};
 
 const SECRET: &str = "snapshot-secret";
 
@@ -348,6 +362,310 @@ async fn replay_until_against_the_broker_equals_replaying_the_file() {
             "exactly the records before those offsets:\n{out}"
         );
         assert!(!out.contains(&format!("{members}:")), "no member record");
+    })
+    .await
+    .unwrap();
+}
+
+/// A Kafka source over `topics`, starting from `checkpoint` (or from the beginning), for a
+/// test to drive a record at a time.
+fn driven_source(brokers: &str, topics: &[String], checkpoint: Option<Checkpoint>) -> KafkaIngest {
+    let projection = Arc::new(Projection::new());
+    let (fold, streams) = match checkpoint {
+        Some(Checkpoint { streams, image, .. }) => (
+            Fold::restore(FoldConfig::default(), projection, image).expect("a consistent image"),
+            streams,
+        ),
+        None => (Fold::new(FoldConfig::default(), projection), Vec::new()),
+    };
+    let config = IngestConfig {
+        kafka: KafkaSettings {
+            brokers: brokers.to_owned(),
+            options: Vec::new(),
+        },
+        topics: topics.to_vec(),
+        dead_letter_suffix: None,
+        max_lag: 10_000,
+        stale_after: Duration::from_secs(10),
+        metadata_refresh: Duration::from_secs(60),
+    };
+    let mut source = KafkaIngest::new(config, fold, Arc::default(), Arc::default())
+        .expect("a Kafka client")
+        .resume_from(&streams);
+    source.start(&AtomicBool::new(false));
+    source
+}
+
+/// Polls until `done`, failing after a minute.
+fn drive(source: &mut KafkaIngest, what: &str, mut done: impl FnMut(&KafkaIngest) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(source) {
+        assert!(
+            Instant::now() < deadline,
+            "not {what} within 60 s: at {:?}, {:?}",
+            source
+                .positions()
+                .iter()
+                .map(|p| (p.name.partition, p.next_offset))
+                .collect::<Vec<_>>(),
+            source.stats()
+        );
+        source.poll_once(Duration::from_millis(50));
+    }
+}
+
+/// Polls until every partition's position is `end` in all, then a little longer, to see
+/// that nothing more comes.
+fn drive_to_end(source: &mut KafkaIngest, end: i64) {
+    drive(source, &format!("read to offset sum {end}"), |s| {
+        s.positions().iter().map(|p| p.next_offset).sum::<i64>() >= end
+    });
+    for _ in 0..5 {
+        source.poll_once(Duration::from_millis(20));
+    }
+}
+
+/// The checkpoint as the snapshot file would give it back.
+fn through_protobuf(checkpoint: Checkpoint) -> Checkpoint {
+    checkpoint::decode(&checkpoint::encode(&checkpoint)).expect("decodes")
+}
+
+/// A producer that puts everything sent within a second to one partition into one batch.
+fn batching_producer(brokers: &str) -> FutureProducer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1000")
+        .set("batch.num.messages", "10000")
+        .create()
+        .expect("a producer")
+}
+
+/// Sends every event at once (so they share batches), then waits for all to be delivered.
+async fn produce_batched(
+    producer: &FutureProducer,
+    topics: &Topics,
+    events: &[wire::SessionEvent],
+) {
+    let deliveries: Vec<_> = events
+        .iter()
+        .map(|event| {
+            let payload = event.encode_to_vec();
+            producer
+                .send_result(
+                    FutureRecord::to(topics.for_event(event))
+                        .key(event.session_id.as_bytes())
+                        .payload(&payload),
+                )
+                .map_err(|(e, _)| e)
+                .expect("queued")
+        })
+        .collect();
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+    for delivery in deliveries {
+        delivery.await.expect("delivered").expect("delivered");
+    }
+}
+
+fn sim_events(seed: u64, n: usize) -> Vec<wire::SessionEvent> {
+    Simulator::new(SimConfig {
+        seed,
+        users: 30,
+        rate: 400.0,
+        ..SimConfig::default()
+    })
+    .take(n)
+    .map(|e| e.event)
+    .collect()
+}
+
+/// What two replicas that read the same records must agree on, whatever order they read
+/// the two topics in: the digest; the active, pending and tombstone counts; how many call
+/// events of each kind applied (a session's call events are one partition, in order); and
+/// how many events were folded in all. Member events are compared only in that total: one
+/// that arrives after its session's `SessionEnded` is late, or applied just before the end,
+/// depending on which topic was read first, and the projection is the same either way.
+#[derive(Debug, PartialEq, Eq)]
+struct Agreed {
+    digest: String,
+    active: usize,
+    pending: usize,
+    tombstones: usize,
+    call_events_applied: Vec<u64>,
+    folded: u64,
+    orphaned_and_evicted: (u64, u64, u64),
+}
+
+fn agreed(source: &KafkaIngest) -> Agreed {
+    let fold = source.fold();
+    let stats = fold.stats();
+    let calls = KIND_NAMES
+        .iter()
+        .position(|k| *k == "MemberJoined")
+        .unwrap();
+    Agreed {
+        digest: sessiond::digest::digest(fold.projection()),
+        active: fold.projection().len(),
+        pending: fold.pending_count(),
+        tombstones: fold.tombstone_count(),
+        call_events_applied: stats.applied_by_kind[..calls].to_vec(),
+        folded: stats.applied_by_kind.iter().sum::<u64>() + stats.skipped.values().sum::<u64>(),
+        orphaned_and_evicted: (
+            stats.orphaned_sessions,
+            stats.orphaned_events,
+            stats.evicted_idle,
+        ),
+    }
+}
+
+/// The moment the bug needs: a checkpoint taken after 4 of the 10 records of one batch.
+/// A broker that serves a fetch from inside a batch by starting at the next one (tansu 0.6)
+/// would, on resume, skip the other 6 unless the source checks its resume point.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_taken_inside_a_record_batch_resumes_without_losing_the_rest_of_it() {
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("mid-batch");
+    broker.create_topics(&[&calls, &members], 1).await;
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let names = vec![calls, members];
+    let producer = batching_producer(&broker.brokers);
+    let started = |n: usize| -> wire::SessionEvent {
+        let time = format!("2026-11-24T09:00:{n:02}Z");
+        serde_json::from_str(&common::started(
+            &format!("E-{n}"),
+            &format!("S-{n}"),
+            &time,
+            "U-1",
+        ))
+        .unwrap()
+    };
+    produce_batched(
+        &producer,
+        &topics,
+        &(0..10).map(started).collect::<Vec<_>>(),
+    )
+    .await;
+
+    let brokers = broker.brokers.clone();
+    let names_first = names.clone();
+    let checkpoint = tokio::task::spawn_blocking(move || {
+        let mut first = driven_source(&brokers, &names_first, None);
+        drive(&mut first, "4 records read", |s| s.stats().records == 4);
+        let checkpoint = first.checkpoint().expect("a consistent fold");
+        assert_eq!(checkpoint.streams[0].next_offset, 4, "inside the batch");
+        assert_eq!(first.fold().projection().len(), 4);
+        checkpoint
+        // Dropped here, with no last checkpoint: as a SIGKILL would.
+    })
+    .await
+    .unwrap();
+
+    // A later batch, so a broker that skipped the rest of the first would still let the
+    // resumed source reach the end.
+    produce_batched(&producer, &topics, &[started(10)]).await;
+
+    let brokers = broker.brokers.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut resumed = driven_source(&brokers, &names, Some(through_protobuf(checkpoint)));
+        drive_to_end(&mut resumed, 11);
+        let mut fresh = driven_source(&brokers, &names, None);
+        drive_to_end(&mut fresh, 11);
+        let ids: Vec<String> = resumed
+            .fold()
+            .projection()
+            .all()
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        let mut expected: Vec<String> = (0..=10).map(|n| format!("S-{n}")).collect();
+        expected.sort();
+        assert_eq!(
+            ids, expected,
+            "every session of the batch, and the later one"
+        );
+        assert_eq!(
+            resumed.stats().records,
+            7,
+            "the 6 after the checkpoint and the later one"
+        );
+        assert_eq!(agreed(&resumed), agreed(&fresh));
+    })
+    .await
+    .unwrap();
+}
+
+/// Kills a replica (drops it without a last checkpoint) at random points of a simulated
+/// stream produced in multi-record batches, restarts it from its last checkpoint each time,
+/// and compares it with a fresh replica that read everything once: by digest, counters,
+/// and active, pending and tombstone counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_and_restarted_at_random_points_equals_a_fresh_one() {
+    let seed: u64 = std::env::var("SESSIOND_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("seed {seed} (SESSIOND_TEST_SEED={seed} repeats the kill points)");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("kill-points");
+    broker.create_topics(&[&calls, &members], 3).await;
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let names = vec![calls, members];
+    let producer = batching_producer(&broker.brokers);
+    let events = sim_events(11, 6_000);
+    let chunks: Vec<&[wire::SessionEvent]> = events.chunks(750).collect();
+
+    let mut produced = 0;
+    let mut checkpoint = None;
+    let mut restarts = 0;
+    for chunk in chunks {
+        produce_batched(&producer, &topics, chunk).await;
+        produced += chunk.len() as i64;
+        // Read a random part of what is there, checkpoint, read a little more, and die.
+        let (read_before, read_after) = (rng.random_range(1..700), rng.random_range(0..50));
+        let brokers = broker.brokers.clone();
+        let names = names.clone();
+        let resume = checkpoint.take().map(through_protobuf);
+        checkpoint = Some(
+            tokio::task::spawn_blocking(move || {
+                let mut replica = driven_source(&brokers, &names, resume);
+                let at = |s: &KafkaIngest| s.positions().iter().map(|p| p.next_offset).sum::<i64>();
+                let target = (at(&replica) + read_before).min(produced);
+                drive(&mut replica, "the kill point", |s| at(s) >= target);
+                let checkpoint = replica.checkpoint().expect("a consistent fold");
+                let lost = (at(&replica) + read_after).min(produced);
+                drive(&mut replica, "the work lost in the kill", |s| at(s) >= lost);
+                checkpoint
+            })
+            .await
+            .unwrap(),
+        );
+        restarts += 1;
+    }
+
+    let brokers = broker.brokers.clone();
+    let total = produced;
+    tokio::task::spawn_blocking(move || {
+        let mut restarted = driven_source(&brokers, &names, checkpoint.map(through_protobuf));
+        drive_to_end(&mut restarted, total);
+        let mut fresh = driven_source(&brokers, &names, None);
+        drive_to_end(&mut fresh, total);
+        let (got, want) = (agreed(&restarted), agreed(&fresh));
+        assert!(want.active > 10, "a stream with active sessions: {want:?}");
+        assert!(want.tombstones > 10, "and ended ones: {want:?}");
+        assert_eq!(got, want, "seed {seed}, {restarts} restarts");
     })
     .await
     .unwrap();

@@ -12,7 +12,7 @@ use foldhash::fast::RandomState;
 
 use crate::events::SessionId;
 pub use fold::{
-    BookImage, Fold, FoldConfig, FoldImage, FoldStats, Outcome, Position, RestoreError,
+    BookImage, Fold, FoldConfig, FoldImage, FoldStats, ImageError, Outcome, Position, RestoreError,
     SessionState, SkipReason,
 };
 pub use observe::{FoldObserver, Step, StepResult};

@@ -387,7 +387,7 @@ mod tests {
                     next_offset: 100 + i64::from(p),
                 })
                 .collect(),
-            image: fold.image(),
+            image: fold.image().expect("a consistent fold"),
             taken_at: 1_795_510_800_000_000_000,
         }
     }

@@ -2,7 +2,7 @@
 //! no rebalances), read from the beginning in order and applied through the same
 //! validation and fold as the event-log file, with (topic, partition, offset) as position.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,14 +14,15 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::connectivity::{Connectivity, IngestContext};
 use super::dead_letter::{DeadLetters, Origin};
+use super::partitions::{Admit, PartitionTable, StartAt};
 use super::{KafkaSettings, admin};
 use crate::events::decode::{Decoded, decode_record};
 use crate::live::FeedBarrier;
 use crate::live::feed::FeedShared;
-use crate::projection::{Fold, Position};
+use crate::projection::{Fold, ImageError};
 use crate::readiness::Readiness;
 use crate::snapshot::{Checkpoint, SavedStream, SnapshotWriter};
-use crate::status::{Status, StreamName, StreamPosition};
+use crate::status::{Status, StreamPosition};
 use crate::telemetry;
 
 /// How the Kafka source runs.
@@ -52,6 +53,9 @@ pub struct IngestStats {
     pub unknown_kinds: u64,
     /// Bad records copied to a dead-letter topic.
     pub dead_lettered: u64,
+    /// Records read again below a partition's position (after checking a resume point,
+    /// or redelivered by a broker) and dropped before the fold: not in `records`.
+    pub reread: u64,
 }
 
 /// Why the source could not run at all.
@@ -62,17 +66,11 @@ pub enum IngestError {
     Client(#[from] KafkaError),
 }
 
-/// One partition's progress.
-#[derive(Debug, Clone, Copy)]
-struct PartitionState {
-    stream: u32,
-    /// The offset of the next record to read.
-    next_offset: i64,
-    /// The high watermark seen at start: reaching it is catching up.
-    start_high: i64,
-}
-
 /// The Kafka source, owning the fold while it runs.
+///
+/// [`run`](Self::run) drives it until stopped; tests drive it a record at a time with
+/// [`start`](Self::start), [`poll_once`](Self::poll_once) and
+/// [`checkpoint`](Self::checkpoint).
 pub struct KafkaIngest {
     config: IngestConfig,
     consumer: BaseConsumer<IngestContext>,
@@ -81,28 +79,39 @@ pub struct KafkaIngest {
     status: Arc<Status>,
     caught_up: bool,
     state: SourceState,
-    /// Where a restored checkpoint left each partition: (topic, partition) → (stream,
-    /// next offset).
-    resume: HashMap<(String, i32), (u32, i64)>,
     snapshots: Option<(SnapshotWriter, Duration)>,
     feed: Option<Arc<FeedShared>>,
 }
 
 /// What reading records changes; apart from the consumer, which lends the records.
 struct SourceState {
-    topics: Vec<String>,
-    /// By topic index (as in `topics`), then partition id.
-    partitions: Vec<Vec<PartitionState>>,
-    next_stream: u32,
+    partitions: PartitionTable,
     fold: Fold,
     dead_letters: Option<DeadLetters>,
     stats: IngestStats,
 }
 
+/// What one [`KafkaIngest::poll_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Read a record and took it (applied, buffered, skipped by the fold, or a bad one
+    /// dead-lettered): it counts in [`IngestStats::records`].
+    Record,
+    /// Read a record and dropped it: below the partition's position, or the broker was
+    /// asked to read the partition again from further back.
+    Dropped,
+    /// Reached the end of a partition.
+    PartitionEnd,
+    /// Nothing arrived within the timeout.
+    Idle,
+    /// The client reported an error (logged; librdkafka retries on its own).
+    Error,
+}
+
 impl std::fmt::Debug for KafkaIngest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaIngest")
-            .field("topics", &self.config.topics)
+            .field("topics", &self.state.partitions.topics())
             .field("stats", &self.state.stats)
             .finish_non_exhaustive()
     }
@@ -160,9 +169,7 @@ impl KafkaIngest {
         };
         Ok(Self {
             state: SourceState {
-                topics: config.topics.clone(),
-                partitions: Vec::new(),
-                next_stream: 0,
+                partitions: PartitionTable::new(config.topics.clone()),
                 fold,
                 dead_letters,
                 stats: IngestStats::default(),
@@ -173,7 +180,6 @@ impl KafkaIngest {
             readiness,
             status,
             caught_up: false,
-            resume: HashMap::new(),
             snapshots: None,
             feed: None,
         })
@@ -182,17 +188,7 @@ impl KafkaIngest {
     /// Resumes each saved partition from its saved offset, under its saved stream number,
     /// as the fold restored from the same checkpoint expects.
     pub fn resume_from(mut self, streams: &[SavedStream]) -> Self {
-        self.resume = streams
-            .iter()
-            .enumerate()
-            .map(|(stream, s)| {
-                (
-                    (s.name.topic.clone(), s.name.partition),
-                    (stream as u32, s.next_offset),
-                )
-            })
-            .collect();
-        self.state.next_stream = streams.len() as u32;
+        self.state.partitions.resume_from(streams);
         self
     }
 
@@ -213,36 +209,36 @@ impl KafkaIngest {
     }
 
     /// The fold's state and every partition's position, as one unit.
-    fn checkpoint(&self) -> Checkpoint {
-        let mut streams: Vec<(u32, SavedStream)> = self
-            .state
-            .topics
-            .iter()
-            .zip(&self.state.partitions)
-            .flat_map(|(topic, parts)| {
-                parts.iter().enumerate().map(move |(p, part)| {
-                    (
-                        part.stream,
-                        SavedStream {
-                            name: StreamName {
-                                topic: topic.clone(),
-                                partition: p as i32,
-                            },
-                            next_offset: part.next_offset,
-                        },
-                    )
-                })
-            })
-            .collect();
-        streams.sort_by_key(|(stream, _)| *stream);
+    pub fn checkpoint(&self) -> Result<Checkpoint, ImageError> {
         let taken_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        Checkpoint {
-            streams: streams.into_iter().map(|(_, s)| s).collect(),
-            image: self.state.fold.image(),
+        Ok(Checkpoint {
+            streams: self.state.partitions.saved_streams(),
+            image: self.state.fold.image()?,
             taken_at,
+        })
+    }
+
+    /// Takes a checkpoint for `writer`, or logs why the fold's state cannot be one.
+    fn checkpoint_for_writer(&self) -> Option<Checkpoint> {
+        let started = Instant::now();
+        match self.checkpoint() {
+            Ok(checkpoint) => {
+                tracing::debug!(took = ?started.elapsed(), "took a checkpoint");
+                Some(checkpoint)
+            }
+            Err(error) => {
+                tracing::error!(%error, "the fold's state is inconsistent; no snapshot taken");
+                telemetry::snapshot_refused();
+                None
+            }
         }
+    }
+
+    /// Every partition's position (next offset to read), in stream-number order.
+    pub fn positions(&self) -> Vec<StreamPosition> {
+        self.state.partitions.positions()
     }
 
     /// What the source has seen so far.
@@ -258,25 +254,14 @@ impl KafkaIngest {
     /// Runs until `stop` is set: discovers partitions (waiting for brokers and topics as
     /// long as it takes), then reads and folds. Returns the fold and the counters.
     pub fn run(mut self, stop: &AtomicBool) -> (Fold, IngestStats) {
-        self.discover(stop);
-        self.ensure_dead_letter_topics();
-        // At once, not a tick later: a replica restored from a snapshot at the topics' end
-        // is ready now.
-        self.tick();
+        self.start(stop);
         let mut last_tick = Instant::now();
         let mut last_refresh = Instant::now();
         let mut last_snapshot = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            match self.consumer.poll(POLL_TIMEOUT) {
-                Some(Ok(message)) => self.state.handle(&detach(&message)),
-                Some(Err(KafkaError::PartitionEOF(_))) => {
-                    if let Ok(positions) = self.consumer.position() {
-                        self.state.sync_positions(&positions);
-                    }
-                }
-                Some(Err(error)) => tracing::debug!(%error, "consumer error"),
-                // Idle: a good moment to make `/admin/state` exact.
-                None => self.publish_status(),
+            if self.poll_once(POLL_TIMEOUT) == Polled::Idle {
+                // A good moment to make `/admin/state` exact.
+                self.publish_status();
             }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
@@ -290,16 +275,80 @@ impl KafkaIngest {
                 && last_snapshot.elapsed() >= *interval
             {
                 last_snapshot = Instant::now();
-                let started = Instant::now();
-                let checkpoint = self.checkpoint();
-                tracing::debug!(took = ?started.elapsed(), "took a checkpoint");
-                writer.offer(checkpoint, self.feed_barrier());
+                if let Some(checkpoint) = self.checkpoint_for_writer() {
+                    writer.offer(checkpoint, self.feed_barrier());
+                }
             }
         }
+        self.finish()
+    }
+
+    /// Discovers the partitions (waiting for brokers and topics until `stop` is set),
+    /// assigns them, and publishes the first readiness.
+    pub fn start(&mut self, stop: &AtomicBool) {
+        self.discover(stop);
+        self.ensure_dead_letter_topics();
+        // At once, not a tick later: a replica restored from a snapshot at the topics' end
+        // is ready now.
+        self.tick();
+    }
+
+    /// Reads at most one record (or event) and takes it.
+    pub fn poll_once(&mut self, timeout: Duration) -> Polled {
+        match self.consumer.poll(timeout) {
+            Some(Ok(message)) => {
+                let record = detach(&message);
+                match self.state.handle(&record) {
+                    Handled::Taken => Polled::Record,
+                    Handled::Dropped => Polled::Dropped,
+                    Handled::Rewind(to) => {
+                        let (topic, partition) = (record.topic.to_owned(), record.partition);
+                        drop(message);
+                        self.rewind(&topic, partition, to);
+                        Polled::Dropped
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                if let Ok(positions) = self.consumer.position() {
+                    self.state.sync_positions(&positions);
+                }
+                Polled::PartitionEnd
+            }
+            Some(Err(error)) => {
+                tracing::debug!(%error, "consumer error");
+                Polled::Error
+            }
+            None => Polled::Idle,
+        }
+    }
+
+    /// Reads a partition again from `to`, as the partition table asked.
+    fn rewind(&mut self, topic: &str, partition: i32, to: i64) {
+        tracing::info!(
+            topic,
+            partition,
+            to,
+            "the broker skipped past a resumed partition's saved position; reading it again from further back"
+        );
+        if let Err(error) =
+            self.consumer
+                .seek(topic, partition, Offset::Offset(to), METADATA_TIMEOUT)
+        {
+            tracing::warn!(%error, topic, partition, "could not rewind; will try again");
+            self.state.partitions.rewind_failed(topic, partition);
+        }
+    }
+
+    /// Stops reading: hands the writer a last checkpoint and waits for it, and flushes the
+    /// dead letters. Returns the fold and the counters.
+    pub fn finish(mut self) -> (Fold, IngestStats) {
         if let Some((writer, _)) = self.snapshots.take() {
             // Only a fold that discovered its partitions has positions worth saving.
-            if !self.state.partitions.is_empty() {
-                writer.finish(self.checkpoint(), self.feed_barrier());
+            if !self.state.partitions.is_empty()
+                && let Some(checkpoint) = self.checkpoint_for_writer()
+            {
+                writer.finish(checkpoint, self.feed_barrier());
             }
         }
         if let Some(dead_letters) = &self.state.dead_letters {
@@ -308,8 +357,8 @@ impl KafkaIngest {
         (self.state.fold, self.state.stats)
     }
 
-    /// Waits for the topics, notes each partition's end offsets, and assigns them all from
-    /// the beginning.
+    /// Waits for the topics, notes each partition's end offsets, and assigns them all: from
+    /// the beginning, or from a restored checkpoint's positions.
     fn discover(&mut self, stop: &AtomicBool) {
         let mut backoff = Duration::from_millis(200);
         let mut last_problem = String::new();
@@ -318,13 +367,8 @@ impl KafkaIngest {
                 .partition_counts()
                 .and_then(|counts| self.start_offsets(&counts))
             {
-                Ok(starts) => {
-                    self.assign(starts);
-                    tracing::info!(
-                        topics = ?self.config.topics,
-                        partitions = self.state.partitions.iter().map(Vec::len).sum::<usize>(),
-                        "assigned every partition from the beginning"
-                    );
+                Ok(watermarks) => {
+                    self.assign(watermarks);
                     return;
                 }
                 Err(problem) => {
@@ -413,37 +457,27 @@ impl KafkaIngest {
             .collect()
     }
 
-    fn assign(&mut self, starts: Vec<Vec<(i64, i64)>>) {
+    fn assign(&mut self, watermarks: Vec<Vec<(i64, i64)>>) {
+        let starts = self.state.partitions.lay_out(watermarks);
         let mut list = TopicPartitionList::new();
-        let state = &mut self.state;
-        let resume = &self.resume;
-        state.partitions = starts
-            .into_iter()
-            .enumerate()
-            .map(|(t, offsets)| {
-                offsets
-                    .into_iter()
-                    .enumerate()
-                    .map(|(p, (low, high))| {
-                        let key = (state.topics[t].clone(), p as i32);
-                        let (stream, offset, next_offset) = match resume.get(&key) {
-                            Some(&(stream, next)) => (stream, Offset::Offset(next), next),
-                            None => {
-                                let stream = state.next_stream;
-                                state.next_stream += 1;
-                                (stream, Offset::Beginning, low)
-                            }
-                        };
-                        let _ = list.add_partition_offset(&state.topics[t], p as i32, offset);
-                        PartitionState {
-                            stream,
-                            next_offset,
-                            start_high: high,
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let mut resumed = 0;
+        for (topic, partition, start) in &starts {
+            let offset = match start {
+                StartAt::Beginning => Offset::Beginning,
+                StartAt::Offset(next) => {
+                    resumed += 1;
+                    Offset::Offset(*next)
+                }
+            };
+            let _ = list.add_partition_offset(topic, *partition, offset);
+        }
+        tracing::info!(
+            topics = ?self.state.partitions.topics(),
+            partitions = starts.len(),
+            resumed,
+            from_the_beginning = starts.len() - resumed,
+            "assigned every partition: resumed ones at their saved positions, the rest from the beginning"
+        );
         if let Err(error) = self.consumer.assign(&list) {
             tracing::error!(%error, "assigning partitions failed");
         }
@@ -455,21 +489,9 @@ impl KafkaIngest {
             return;
         };
         let mut list = TopicPartitionList::new();
-        let state = &mut self.state;
-        for (t, &count) in counts.iter().enumerate() {
-            let Some(known) = state.partitions.get_mut(t) else {
-                continue;
-            };
-            for p in known.len() as i32..count {
-                let _ = list.add_partition_offset(&self.config.topics[t], p, Offset::Beginning);
-                known.push(PartitionState {
-                    stream: state.next_stream,
-                    next_offset: 0,
-                    start_high: 0,
-                });
-                state.next_stream += 1;
-                tracing::info!(topic = %self.config.topics[t], partition = p, "assigned a new partition");
-            }
+        for (topic, partition) in self.state.partitions.add_partitions(&counts) {
+            let _ = list.add_partition_offset(&topic, partition, Offset::Beginning);
+            tracing::info!(%topic, partition, "assigned a new partition");
         }
         if list.count() > 0
             && let Err(error) = self.consumer.incremental_assign(&list)
@@ -483,46 +505,25 @@ impl KafkaIngest {
         self.publish_status();
         telemetry::publish_fold(&self.state.fold);
         telemetry::publish_ingest(&self.state.stats);
-        for (topic, parts) in self.config.topics.iter().zip(&self.state.partitions) {
-            for (p, state) in parts.iter().enumerate() {
-                let high = self
-                    .connectivity
-                    .high_watermark(topic, p as i32)
-                    .unwrap_or(state.start_high)
-                    .max(state.next_offset);
-                telemetry::publish_partition(topic, p as i32, state.next_offset, high);
-            }
+        for (topic, partition, p) in self.state.partitions.iter() {
+            let high = self
+                .connectivity
+                .high_watermark(topic, partition)
+                .unwrap_or(p.start_high)
+                .max(p.next_offset);
+            telemetry::publish_partition(topic, partition, p.next_offset, high);
         }
     }
 
     /// Tells `/admin/state` where each partition stands and what the fold has counted.
     fn publish_status(&self) {
         let state = &self.state;
-        let mut names = Vec::new();
-        let mut positions = Vec::new();
-        for (topic, parts) in state.topics.iter().zip(&state.partitions) {
-            for (p, part) in parts.iter().enumerate() {
-                let name = StreamName {
-                    topic: topic.clone(),
-                    partition: p as i32,
-                };
-                positions.push((
-                    part.stream,
-                    StreamPosition {
-                        name: name.clone(),
-                        next_offset: part.next_offset,
-                    },
-                ));
-                names.push((part.stream, name));
-            }
-        }
-        names.sort_by_key(|(stream, _)| *stream);
-        positions.sort_by_key(|(stream, _)| *stream);
+        let positions = state.partitions.positions();
         self.status
-            .set_streams(names.into_iter().map(|(_, name)| name).collect());
+            .set_streams(positions.iter().map(|p| p.name.clone()).collect());
         self.status.update(|r| {
             r.take_fold(&state.fold);
-            r.positions = positions.into_iter().map(|(_, p)| p).collect();
+            r.positions = positions;
             r.ingest.clone_from(&state.stats);
         });
     }
@@ -534,7 +535,7 @@ impl KafkaIngest {
         let no_broker = (!connected && since.elapsed() >= self.config.stale_after)
             .then(|| format!("no broker for {}s", since.elapsed().as_secs()));
         if !self.caught_up {
-            let (behind, remaining) = self.state.behind_start();
+            let (behind, remaining) = self.state.partitions.behind_start();
             if behind == 0 {
                 self.caught_up = true;
                 tracing::info!(
@@ -554,7 +555,11 @@ impl KafkaIngest {
             }
             return;
         }
-        let lag = self.state.lag(&self.connectivity);
+        let connectivity = &self.connectivity;
+        let lag = self
+            .state
+            .partitions
+            .lag(|topic, partition| connectivity.high_watermark(topic, partition));
         let reason = no_broker.or_else(|| {
             (lag > self.config.max_lag)
                 .then(|| format!("behind by {lag} records (max {})", self.config.max_lag))
@@ -577,20 +582,34 @@ impl KafkaIngest {
     }
 }
 
+/// What the source did with a record.
+enum Handled {
+    /// Counted, and applied or dead-lettered.
+    Taken,
+    /// Dropped before the fold: read before.
+    Dropped,
+    /// Dropped; the partition is to be read again from this offset.
+    Rewind(i64),
+}
+
 impl SourceState {
-    fn handle(&mut self, message: &Record<'_>) {
+    fn handle(&mut self, message: &Record<'_>) -> Handled {
+        let position = match self
+            .partitions
+            .admit(message.topic, message.partition, message.offset)
+        {
+            Admit::Apply(position) => position,
+            Admit::Reread => {
+                self.stats.reread += 1;
+                return Handled::Dropped;
+            }
+            Admit::Rewind(to) => return Handled::Rewind(to),
+            Admit::Unknown => {
+                self.stats.records += 1;
+                return Handled::Taken;
+            }
+        };
         self.stats.records += 1;
-        let Some(t) = self.topics.iter().position(|t| t == message.topic) else {
-            return;
-        };
-        let Some(state) = self.partitions[t].get_mut(message.partition as usize) else {
-            return;
-        };
-        state.next_offset = message.offset + 1;
-        let position = Position {
-            stream: state.stream,
-            offset: message.offset,
-        };
         match decode_record(message.payload.unwrap_or_default(), message.key) {
             Decoded::Event(event) => {
                 self.fold.apply(event, position);
@@ -622,48 +641,18 @@ impl SourceState {
                 }
             }
         }
+        Handled::Taken
     }
 
     /// Takes the consumer's positions (last read + 1): at a partition's end they can be past
     /// the last record's offset (transaction markers, for one).
     fn sync_positions(&mut self, positions: &TopicPartitionList) {
         for element in positions.elements() {
-            let (Offset::Offset(next), Some(t)) = (
-                element.offset(),
-                self.topics.iter().position(|t| t == element.topic()),
-            ) else {
-                continue;
-            };
-            if let Some(state) = self.partitions[t].get_mut(element.partition() as usize) {
-                state.next_offset = state.next_offset.max(next);
+            if let Offset::Offset(next) = element.offset() {
+                self.partitions
+                    .sync_position(element.topic(), element.partition(), next);
             }
         }
-    }
-
-    fn behind_start(&self) -> (usize, i64) {
-        self.partitions
-            .iter()
-            .flatten()
-            .filter(|p| p.next_offset < p.start_high)
-            .fold((0, 0), |(n, records), p| {
-                (n + 1, records + (p.start_high - p.next_offset))
-            })
-    }
-
-    /// Records not yet read, by the high watermarks librdkafka last reported.
-    fn lag(&self, connectivity: &Connectivity) -> u64 {
-        self.topics
-            .iter()
-            .zip(&self.partitions)
-            .flat_map(|(topic, parts)| {
-                parts.iter().enumerate().map(move |(p, state)| {
-                    let high = connectivity
-                        .high_watermark(topic, p as i32)
-                        .unwrap_or(state.next_offset);
-                    u64::try_from(high - state.next_offset).unwrap_or(0)
-                })
-            })
-            .sum()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod connectivity;
 pub mod consumer;
 pub mod dead_letter;
 pub mod dump;
+pub mod partitions;
 pub mod produce;
 
 use rdkafka::ClientConfig;

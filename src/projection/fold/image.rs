@@ -82,29 +82,48 @@ pub enum RestoreError {
     EmptyPending(String),
 }
 
+/// Why the fold's state cannot be taken as an image: its bookkeeping disagrees with
+/// itself. Never expected; a checkpoint of such a state would silently lose the session,
+/// so none is taken.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImageError {
+    /// An active session's book whose session is not in the projection.
+    #[error("active session {0} is missing from the projection")]
+    MissingSession(String),
+    /// An ended session's book with no tombstone in the expiry order.
+    #[error("ended session {0} has no tombstone")]
+    MissingTombstone(String),
+}
+
 impl Fold {
     /// The fold's state as data, for a snapshot.
-    pub fn image(&self) -> FoldImage {
+    pub fn image(&self) -> Result<FoldImage, ImageError> {
         // Sized up front, here and for the books: growing them while the fold is held
         // would copy them over and over.
         let mut ended_at: HashMap<&str, EventTime, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(self.tombstone_order.len(), Default::default());
         ended_at.extend(self.tombstone_order.iter().map(|(at, id)| (&**id, *at)));
         let mut books = Vec::with_capacity(self.books.len());
-        books.extend(self.books.iter().filter_map(|(id, book)| {
+        for (id, book) in &self.books {
             let state = match &book.phase {
-                Phase::Active => SessionState::Active(self.projection.get(id)?),
+                Phase::Active => SessionState::Active(
+                    self.projection
+                        .get(id)
+                        .ok_or_else(|| ImageError::MissingSession(id.to_string()))?,
+                ),
                 Phase::Pending { since, events } => SessionState::Pending {
                     since: *since,
                     events: events.clone(),
                 },
                 Phase::Ended => SessionState::Ended {
-                    at: *ended_at.get(&**id)?,
+                    at: *ended_at
+                        .get(&**id)
+                        .ok_or_else(|| ImageError::MissingTombstone(id.to_string()))?,
                 },
             };
             let mut event_ids: Vec<u64> = book.event_ids.iter().copied().collect();
             event_ids.sort_unstable();
-            Some(BookImage {
+            books.push(BookImage {
                 id: Arc::clone(id),
                 state,
                 positions: book.positions.clone(),
@@ -112,14 +131,14 @@ impl Fold {
                 last_event_at: book.last_event_at,
                 idle_key: book.idle_key,
                 modified_by_stamp: book.modified_by_stamp,
-            })
-        }));
-        FoldImage {
+            });
+        }
+        Ok(FoldImage {
             watermark: self.watermark,
             next_expiry: self.next_expiry,
             stats: self.stats.clone(),
             books,
-        }
+        })
     }
 
     /// A fold that continues from `image`, writing its active sessions into
@@ -191,5 +210,45 @@ impl Fold {
         fold.orphan_order = orphans.into_iter().collect();
         fold.tombstone_order = tombstones.into_iter().collect();
         Ok(fold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::fixtures::sim_events;
+
+    fn folded() -> Fold {
+        let mut fold = Fold::new(FoldConfig::default(), Arc::new(Projection::new()));
+        for (offset, event) in sim_events(3, 3_000).into_iter().enumerate() {
+            fold.apply(
+                event,
+                Position {
+                    stream: 0,
+                    offset: offset as i64,
+                },
+            );
+        }
+        assert!(fold.projection().len() > 10 && fold.tombstone_count() > 10);
+        fold
+    }
+
+    #[test]
+    fn an_active_session_missing_from_the_projection_is_an_error_not_a_dropped_book() {
+        let fold = folded();
+        assert!(fold.image().is_ok());
+        let id = fold.projection().all()[0].id.to_string();
+        fold.projection.remove(&id);
+        assert_eq!(fold.image(), Err(ImageError::MissingSession(id)));
+    }
+
+    #[test]
+    fn an_ended_session_without_its_tombstone_is_an_error_not_a_dropped_book() {
+        let mut fold = folded();
+        let (_, id) = fold.tombstone_order.pop_first().expect("a tombstone");
+        assert_eq!(
+            fold.image(),
+            Err(ImageError::MissingTombstone(id.to_string()))
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 mod image;
 
-pub use image::{BookImage, FoldImage, RestoreError, SessionState};
+pub use image::{BookImage, FoldImage, ImageError, RestoreError, SessionState};
 
 use super::Projection;
 use super::observe::{FoldObserver, Observers, Step, StepResult};
