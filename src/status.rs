@@ -1,10 +1,14 @@
 //! What the source reports about the fold for operators (`GET /admin/state`): where each
 //! stream stands, the watermark and the counters, refreshed by the source as it reads.
 
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::ingest::kafka::consumer::IngestStats;
-use crate::projection::{Fold, FoldStats, Position};
+use crate::projection::{Fold, FoldStats, Position, Projection, Session};
 use crate::time::EventTime;
 
 /// A stream's name: a topic partition, or the event-log file (partition 0).
@@ -56,11 +60,38 @@ impl FoldReport {
     }
 }
 
+/// The report and the active sessions, taken at one point of the fold.
+#[derive(Debug, Clone, Default)]
+pub struct StateView {
+    /// The report as of that point.
+    pub report: FoldReport,
+    /// Every active session then, in no particular order.
+    pub sessions: Vec<Arc<Session>>,
+}
+
 /// Shared between the source (which writes) and the API (which reads).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Status {
     streams: RwLock<Vec<StreamName>>,
     report: Mutex<FoldReport>,
+    /// Whether a source is changing the state and answers requests for a view of it.
+    live: AtomicBool,
+    /// How many views have been asked for; the source answers the newest.
+    views_requested: AtomicU64,
+    /// The newest answer: (requests it answers, the view).
+    views: watch::Sender<(u64, Option<Arc<StateView>>)>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            streams: RwLock::default(),
+            report: Mutex::default(),
+            live: AtomicBool::new(false),
+            views_requested: AtomicU64::new(0),
+            views: watch::Sender::new((0, None)),
+        }
+    }
 }
 
 impl Status {
@@ -94,5 +125,54 @@ impl Status {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Says whether a source is changing the state (and so answers view requests).
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Release);
+    }
+
+    /// Whether someone waits for a view the source has not given yet; cheap enough to
+    /// ask between records.
+    pub fn view_requested(&self) -> bool {
+        self.views_requested.load(Ordering::Acquire) > self.views.borrow().0
+    }
+
+    /// Answers every request so far with the current report and `projection`'s sessions:
+    /// called by the source between records, so both belong to the same point of the fold.
+    pub fn answer_view(&self, projection: &Projection) {
+        let requested = self.views_requested.load(Ordering::Acquire);
+        let view = StateView {
+            report: self.report(),
+            sessions: projection.all_unordered(),
+        };
+        self.views.send_replace((requested, Some(Arc::new(view))));
+    }
+
+    /// The report and the sessions at one point of the fold: asked of the running source
+    /// (which answers between two records), or read directly when no source is changing
+    /// them. A source that does not answer within `wait` (stuck on a broker call) gets a
+    /// direct read, which may be a few records apart.
+    pub async fn consistent_view(&self, projection: &Projection, wait: Duration) -> Arc<StateView> {
+        let direct = || {
+            Arc::new(StateView {
+                report: self.report(),
+                sessions: projection.all_unordered(),
+            })
+        };
+        if !self.live.load(Ordering::Acquire) {
+            return direct();
+        }
+        let mut answers = self.views.subscribe();
+        let ticket = self.views_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let answered = tokio::time::timeout(
+            wait,
+            answers.wait_for(|(answered, view)| *answered >= ticket && view.is_some()),
+        )
+        .await;
+        match answered {
+            Ok(Ok(answer)) => answer.1.clone().unwrap_or_else(direct),
+            _ => direct(),
+        }
     }
 }

@@ -670,3 +670,71 @@ async fn a_replica_killed_and_restarted_at_random_points_equals_a_fresh_one() {
     .await
     .unwrap();
 }
+
+/// `/admin/state` while events stream in: its counts, positions and sessions come from one
+/// point of the fold, so they agree with each other in every answer (a session is active
+/// exactly when started and neither ended nor evicted; a replica that read from the
+/// beginning has read as many records as its positions add up to).
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_state_is_taken_at_one_point_of_the_fold_while_events_stream_in() {
+    let (broker, topics, work) = setup("admin-view").await;
+    let brokers = broker.brokers.clone();
+    tokio::task::spawn_blocking(move || {
+        let (_replica, port) = start_replica(
+            &brokers,
+            &topics,
+            &work.join("snapshots"),
+            &work.join("replica.log"),
+        );
+        wait_until("the replica answers", Duration::from_secs(30), || {
+            admin_state(port).is_some()
+        });
+        let mut simulator = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_sessiond"))
+                .args(["simulate", "--brokers", &brokers, "--topics", &topics])
+                .args(["--rate", "1500", "--duration", "6s", "--seed", "5"])
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut answers = 0;
+        let mut moving = 0;
+        let mut last_records = 0;
+        while simulator.0.try_wait().unwrap().is_none() {
+            let state = admin_state(port).expect("/admin/state answers");
+            let counts = &state["counts"];
+            let applied = |kind: &str| counts["applied"][kind].as_u64().unwrap_or(0);
+            assert_eq!(
+                applied("SessionStarted")
+                    - applied("SessionEnded")
+                    - counts["evictedIdle"].as_u64().unwrap(),
+                counts["activeSessions"].as_u64().unwrap(),
+                "active sessions and counts from one point: {state}"
+            );
+            let positions: u64 = state["positions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["offset"].as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                positions,
+                counts["records"].as_u64().unwrap(),
+                "positions and records from one point: {state}"
+            );
+            let records = counts["records"].as_u64().unwrap();
+            if records > last_records {
+                moving += 1;
+                last_records = records;
+            }
+            answers += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            answers >= 20 && moving >= 10,
+            "asked while the fold was moving: {answers} answers, {moving} of them further on"
+        );
+    })
+    .await
+    .unwrap();
+}

@@ -21,6 +21,9 @@ pub const ADMIN_ROLE: &str = "SystemAdministrator";
 /// The roles that may read a session's history.
 pub const HISTORY_ROLES: [&str; 2] = ["Manager", ADMIN_ROLE];
 
+/// How long `/admin/state` waits for the source to take its view between two records.
+const VIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The body of `GET /admin/state`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +90,8 @@ pub struct Counts {
     pub unknown_kinds: u64,
     /// Bad records dead-lettered.
     pub dead_lettered: u64,
+    /// Records read again below a partition's position and dropped before the fold.
+    pub reread: u64,
     /// Sessions evicted as idle.
     pub evicted_idle: u64,
     /// Pending sessions dropped.
@@ -101,9 +106,20 @@ pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> 
     if let Err(e) = state.auth.require_any_role(&headers, &[ADMIN_ROLE]) {
         return e.into_response();
     }
-    let report = state.status.report();
+    // Counts, positions and digest from one point of the fold, not read a few records
+    // apart.
+    let view = state
+        .status
+        .consistent_view(&state.projection, VIEW_WAIT)
+        .await;
+    let report = &view.report;
+    let sessions = view.sessions.clone();
+    let active_sessions = sessions.len();
+    let digest = tokio::task::spawn_blocking(move || crate::digest::digest_sessions(sessions))
+        .await
+        .unwrap_or_default();
     let body = AdminState {
-        digest: crate::digest::digest(&state.projection),
+        digest,
         watermark: report.watermark.map(|w| w.to_api_string()),
         readiness: state
             .readiness
@@ -119,7 +135,7 @@ pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> 
             })
             .collect(),
         counts: Counts {
-            active_sessions: state.projection.len(),
+            active_sessions,
             pending_sessions: report.pending_sessions,
             tombstones: report.tombstones,
             records: report.ingest.records,
@@ -133,6 +149,7 @@ pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> 
             bad: report.ingest.bad.clone(),
             unknown_kinds: report.ingest.unknown_kinds,
             dead_lettered: report.ingest.dead_lettered,
+            reread: report.ingest.reread,
             evicted_idle: report.stats.evicted_idle,
             orphaned_sessions: report.stats.orphaned_sessions,
             orphaned_events: report.stats.orphaned_events,

@@ -293,8 +293,13 @@ impl KafkaIngest {
         self.tick();
     }
 
-    /// Reads at most one record (or event) and takes it.
+    /// Reads at most one record (or event) and takes it; answers a pending request for
+    /// the state's view first.
     pub fn poll_once(&mut self, timeout: Duration) -> Polled {
+        if self.status.view_requested() {
+            self.publish_status();
+            self.status.answer_view(self.state.fold.projection());
+        }
         match self.consumer.poll(timeout) {
             Some(Ok(message)) => {
                 let record = detach(&message);
@@ -343,6 +348,7 @@ impl KafkaIngest {
     /// Stops reading: hands the writer a last checkpoint and waits for it, and flushes the
     /// dead letters. Returns the fold and the counters.
     pub fn finish(mut self) -> (Fold, IngestStats) {
+        self.status.set_live(false);
         if let Some((writer, _)) = self.snapshots.take() {
             // Only a fold that discovered its partitions has positions worth saving.
             if !self.state.partitions.is_empty()
@@ -369,6 +375,7 @@ impl KafkaIngest {
             {
                 Ok(watermarks) => {
                     self.assign(watermarks);
+                    self.status.set_live(true);
                     return;
                 }
                 Err(problem) => {
