@@ -5,9 +5,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use sessiond::api::dto::{GetActiveSessionsResponse, SessionInfo};
-use sessiond::api::negotiate::Format;
-use sessiond::api::render;
+use sessiond::contract::Format;
+use sessiond::contract::dto::{GetActiveSessionsResponse, SessionInfo};
+use sessiond::contract::render;
 use sessiond::events::{Event, EventKind, Started};
 use sessiond::model::{
     FlowChannels, SessionCallState, SessionDialState, SessionDirections, SessionQueueStates,

@@ -35,12 +35,13 @@ use std::time::{Duration, Instant};
 use sessiond::api::auth::{TokenRequest, mint_token};
 use sessiond::events::Event;
 use sessiond::events::validate::validate;
+use sessiond::position::StreamName;
+use sessiond::position::StreamPosition;
 use sessiond::projection::{Fold, FoldConfig, Position, Projection};
 use sessiond::simulate::{SimConfig, SimTopic, Simulator};
+use sessiond::snapshot::Checkpoint;
 use sessiond::snapshot::checkpoint;
 use sessiond::snapshot::store::SnapshotStore;
-use sessiond::snapshot::{Checkpoint, SavedStream};
-use sessiond::status::StreamName;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -85,10 +86,10 @@ fn main() {
     );
 
     // 2. Image (the fold is held), encode, durable write.
-    let streams: Vec<SavedStream> = topics
+    let streams: Vec<StreamPosition> = topics
         .iter()
         .flat_map(|topic| {
-            (0..PARTITIONS).map(move |partition| SavedStream {
+            (0..PARTITIONS).map(move |partition| StreamPosition {
                 name: StreamName {
                     topic: topic.clone(),
                     partition,

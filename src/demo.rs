@@ -12,9 +12,9 @@ use rdkafka::mocking::MockCluster;
 use tokio::net::TcpListener;
 
 use crate::api::auth::{AuthConfigError, AuthSettings, Authenticator, TokenRequest, mint_token};
-use crate::ingest::kafka::KafkaSettings;
 use crate::ingest::kafka::consumer::IngestConfig;
-use crate::ingest::kafka::produce::{self, Topics};
+use crate::kafka::KafkaSettings;
+use crate::kafka::produce::{self, Topics};
 use crate::projection::FoldConfig;
 use crate::server::{Handles, ServeConfig, ServeError, Source, serve_with};
 use crate::simulate::live::produce_live;

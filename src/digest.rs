@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::api::dto::SessionInfo;
+use crate::contract::dto::SessionInfo;
 use crate::projection::{Projection, Session};
 
 /// `sha256:<hex>` of the projection's sessions in id order.

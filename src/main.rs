@@ -11,8 +11,8 @@ use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token}
 use sessiond::demo::{self, DemoConfig};
 use sessiond::ingest::kafka::consumer::IngestConfig;
 use sessiond::ingest::kafka::dump::{DumpRange, dump};
-use sessiond::ingest::kafka::produce::{Topics, produce_lines, producer};
-use sessiond::ingest::kafka::{KafkaSettings, parse_option};
+use sessiond::kafka::produce::{Topics, produce_lines, producer};
+use sessiond::kafka::{KafkaSettings, parse_option};
 use sessiond::projection::FoldConfig;
 use sessiond::server::{ServeConfig, Source, serve};
 use sessiond::simulate::live::produce_live;
@@ -492,7 +492,7 @@ impl FoldArgs {
 }
 
 fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
-    use sessiond::api::negotiate::Format;
+    use sessiond::contract::Format;
     use sessiond::replay::{Cutoff, ReplayOptions, ReplaySource, Selection};
     use std::io::Write;
 
@@ -547,11 +547,11 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
         .collect();
     eprintln!(
         "replayed {} records: {} applied, skipped {skipped:?}, bad {:?}, {} of unknown kinds, {} after --until; {} active, {} pending; watermark {}",
-        summary.records,
+        summary.counts.records,
         stats.applied().values().sum::<u64>(),
-        summary.bad,
-        summary.unknown_kinds,
-        summary.after_cutoff,
+        summary.counts.bad,
+        summary.counts.unknown_kinds,
+        summary.counts.after_cutoff,
         summary.active_sessions,
         summary.pending_sessions,
         summary

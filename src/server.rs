@@ -13,10 +13,11 @@ use crate::history::History;
 use crate::ingest::event_log;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
 use crate::live::{ChangeFeed, ChangeHub};
+use crate::position::{StreamName, StreamPosition};
 use crate::projection::{Fold, FoldConfig, Projection};
 use crate::snapshot::store::SnapshotStore;
-use crate::snapshot::{Checkpoint, SavedStream, SnapshotSettings, SnapshotWriter, writer};
-use crate::status::{Status, StreamName, StreamPosition};
+use crate::snapshot::{Checkpoint, SnapshotSettings, SnapshotWriter, writer};
+use crate::status::Status;
 
 /// Applied events kept per active session for `/sessions/{id}/history`, by default.
 pub const DEFAULT_HISTORY_DEPTH: usize = 8;
@@ -211,12 +212,12 @@ async fn start_from_snapshot(
     projection: Arc<Projection>,
     readiness: &Readiness,
     status: &Arc<Status>,
-) -> Result<(Fold, Vec<SavedStream>, SnapshotWriter), ServeError> {
+) -> Result<(Fold, Vec<StreamPosition>, SnapshotWriter), ServeError> {
     readiness.set_loading("loading: restoring the newest snapshot".to_owned());
     let dir = settings.dir.clone();
     let topics = topics.to_vec();
     let started = std::time::Instant::now();
-    type Restored = (SnapshotStore, Fold, Vec<SavedStream>, Option<PathBuf>);
+    type Restored = (SnapshotStore, Fold, Vec<StreamPosition>, Option<PathBuf>);
     let restored = tokio::task::spawn_blocking(move || -> Result<Restored, ServeError> {
         let store = SnapshotStore::open(&dir).map_err(|source| ServeError::Snapshots {
             path: dir.clone(),
@@ -269,12 +270,11 @@ async fn start_from_snapshot(
 
 /// Creates the change-feed topic, compacted, if it does not exist; in the background,
 /// since the feed's producer waits for the topic anyway.
-fn create_changes_topic(settings: &crate::ingest::kafka::KafkaSettings, topic: &str) {
+fn create_changes_topic(settings: &crate::kafka::KafkaSettings, topic: &str) {
     let settings = settings.clone();
     let topic = topic.to_owned();
     tokio::spawn(async move {
-        if let Err(error) =
-            crate::ingest::kafka::admin::ensure_compacted_topic(&settings, &topic, 3).await
+        if let Err(error) = crate::kafka::admin::ensure_compacted_topic(&settings, &topic, 3).await
         {
             tracing::warn!(%error, topic, "could not create the change-feed topic");
         }
@@ -297,7 +297,7 @@ async fn load_event_log(
     match loaded {
         Ok((fold, Ok(report))) => {
             crate::telemetry::publish_fold(&fold);
-            crate::telemetry::publish_event_log(&report);
+            crate::telemetry::publish_ingest(&report.counts);
             let name = StreamName {
                 topic: path.display().to_string(),
                 partition: 0,
@@ -309,16 +309,14 @@ async fn load_event_log(
                     name,
                     next_offset: i64::try_from(report.lines + 1).unwrap_or(i64::MAX),
                 }];
-                r.ingest.records = report.lines;
-                r.ingest.bad.clone_from(&report.bad);
-                r.ingest.unknown_kinds = report.unknown_kinds;
+                r.counts.clone_from(&report.counts);
             });
             tracing::info!(
                 file = %path.display(),
                 lines = report.lines,
-                applied = report.applied,
-                bad = report.bad_total(),
-                unknown_kinds = report.unknown_kinds,
+                applied = report.counts.applied,
+                bad = report.counts.bad_total(),
+                unknown_kinds = report.counts.unknown_kinds,
                 active_sessions = fold.projection().len(),
                 pending_sessions = fold.pending_count(),
                 "event log loaded"

@@ -7,27 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::ingest::kafka::consumer::IngestStats;
+use crate::position::{StreamName, StreamPosition};
 use crate::projection::{Fold, FoldStats, Position, Projection, Session};
+use crate::record::RecordCounts;
 use crate::time::EventTime;
-
-/// A stream's name: a topic partition, or the event-log file (partition 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamName {
-    /// The topic (or file name).
-    pub topic: String,
-    /// The partition (0 for a file).
-    pub partition: i32,
-}
-
-/// One stream's progress: the offset of the next record to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamPosition {
-    /// Which stream.
-    pub name: StreamName,
-    /// The next offset to read (the line count, for a file).
-    pub next_offset: i64,
-}
 
 /// The fold's state as last reported by the source.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,7 +26,7 @@ pub struct FoldReport {
     /// Each stream's progress, in stream order.
     pub positions: Vec<StreamPosition>,
     /// What the source counted besides the fold.
-    pub ingest: IngestStats,
+    pub counts: RecordCounts,
     /// The snapshot this run started from, if any: its file and sequence number.
     pub restored_from: Option<String>,
     /// The last snapshot written: (file, bytes, milliseconds to write).

@@ -10,9 +10,8 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::ingest::event_log::LoadReport;
-use crate::ingest::kafka::consumer::IngestStats;
 use crate::projection::Fold;
+use crate::record::RecordCounts;
 
 /// Latency buckets for HTTP requests, in seconds: reads are served from memory.
 const HTTP_BUCKETS: [f64; 12] = [
@@ -65,21 +64,12 @@ pub fn publish_fold(fold: &Fold) {
     }
 }
 
-/// Publishes what the Kafka source has counted.
-pub fn publish_ingest(stats: &IngestStats) {
+/// Publishes what a source has counted.
+pub fn publish_ingest(stats: &RecordCounts) {
     counter!("sessiond_records_read_total").absolute(stats.records);
     publish_bad(stats.bad.iter().map(|(k, v)| (*k, *v)), stats.unknown_kinds);
     counter!("sessiond_dead_letters_total").absolute(stats.dead_lettered);
     counter!("sessiond_records_reread_total").absolute(stats.reread);
-}
-
-/// Publishes what loading an event log counted.
-pub fn publish_event_log(report: &LoadReport) {
-    counter!("sessiond_records_read_total").absolute(report.lines);
-    publish_bad(
-        report.bad.iter().map(|(k, v)| (*k, *v)),
-        report.unknown_kinds,
-    );
 }
 
 fn publish_bad(bad: impl Iterator<Item = (&'static str, u64)>, unknown_kinds: u64) {

@@ -13,8 +13,9 @@ use sessiond::api::{AppState, Readiness, router};
 use sessiond::history::History;
 use sessiond::ingest::event_log;
 use sessiond::live::ChangeHub;
+use sessiond::position::{StreamName, StreamPosition};
 use sessiond::projection::{Fold, FoldConfig, Projection};
-use sessiond::status::{Status, StreamName, StreamPosition};
+use sessiond::status::Status;
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");
 const SECRET: &str = "admin-secret";

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use common::broker::{Broker, unique_topics};
 use common::{KillOnDrop, http_get_full};
 use sessiond::api::auth::{TokenRequest, mint_token};
-use sessiond::api::dto::{GetActiveSessionsResponse, SessionInfo};
+use sessiond::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use sessiond::ingest::event_log;
-use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::kafka::produce::{Topics, produce_lines};
 use sessiond::projection::{Fold, FoldConfig, Projection};
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");

@@ -17,7 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use sessiond::codec::session_from_wire;
 use sessiond::events::wire;
 use sessiond::ingest::event_log;
-use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::kafka::produce::{Topics, produce_lines};
 use sessiond::projection::{Fold, FoldConfig, Projection, Session};
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");

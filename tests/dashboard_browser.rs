@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::broker::{Broker, free_port, unique_topics};
 use common::{KillOnDrop, http_get_full, line};
 use sessiond::api::auth::{TokenRequest, mint_token};
-use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::kafka::produce::{Topics, produce_lines};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use sessiond::api::dto::{
+use sessiond::contract::dto::{
     CustomerBreadcrumb, GetActiveSessionsResponse, SessionInfo, SessionLogInfo, SessionMemberInfo,
 };
-use sessiond::api::xml::get_active_sessions_response;
+use sessiond::contract::xml::get_active_sessions_response;
 use sessiond::model::{
     FlowChannels, SessionCallState, SessionDialState, SessionDirections, SessionHoldReasons,
     SessionMemberCallState, SessionMemberRoles, SessionQueueStates,
@@ -220,7 +220,7 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
     let projection = Arc::new(Projection::new());
     let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
     let report = event_log::load(STRING_SESSION_LOG.as_bytes(), "golden", &mut fold).unwrap();
-    assert_eq!(report.bad_total(), 0, "{report:?}");
+    assert_eq!(report.counts.bad_total(), 0, "{report:?}");
     let app = router(AppState {
         projection,
         auth: Arc::new(

@@ -13,12 +13,13 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sessiond::events::wire;
 use sessiond::ingest::event_log;
-use sessiond::ingest::kafka::KafkaSettings;
-use sessiond::ingest::kafka::consumer::{IngestConfig, IngestStats, spawn};
+use sessiond::ingest::kafka::consumer::{IngestConfig, spawn};
 use sessiond::ingest::kafka::dump::{DumpRange, dump};
-use sessiond::ingest::kafka::produce::{Topics, produce_lines};
+use sessiond::kafka::KafkaSettings;
+use sessiond::kafka::produce::{Topics, produce_lines};
 use sessiond::projection::{Fold, FoldConfig, Projection, Session, SkipReason};
 use sessiond::readiness::Readiness;
+use sessiond::record::RecordCounts;
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");
 
@@ -37,7 +38,7 @@ struct Running {
     projection: Arc<Projection>,
     readiness: Arc<Readiness>,
     stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<(Fold, IngestStats)>,
+    handle: std::thread::JoinHandle<(Fold, RecordCounts)>,
 }
 
 impl Running {
@@ -85,7 +86,7 @@ impl Running {
         );
     }
 
-    fn finish(self) -> (Fold, IngestStats) {
+    fn finish(self) -> (Fold, RecordCounts) {
         self.stop.store(true, Ordering::Relaxed);
         self.handle
             .join()

@@ -13,7 +13,7 @@ use common::{serve, token_with_roles};
 use prost::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sessiond::events::wire;
-use sessiond::ingest::kafka::produce::producer;
+use sessiond::kafka::produce::producer;
 
 const SECRET: &str = "stream-secret";
 

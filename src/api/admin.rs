@@ -138,7 +138,7 @@ pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> 
             active_sessions,
             pending_sessions: report.pending_sessions,
             tombstones: report.tombstones,
-            records: report.ingest.records,
+            records: report.counts.records,
             applied: report.stats.applied(),
             skipped: report
                 .stats
@@ -146,10 +146,10 @@ pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> 
                 .iter()
                 .map(|(reason, n)| (reason.code(), *n))
                 .collect(),
-            bad: report.ingest.bad.clone(),
-            unknown_kinds: report.ingest.unknown_kinds,
-            dead_lettered: report.ingest.dead_lettered,
-            reread: report.ingest.reread,
+            bad: report.counts.bad.clone(),
+            unknown_kinds: report.counts.unknown_kinds,
+            dead_lettered: report.counts.dead_lettered,
+            reread: report.counts.reread,
             evicted_idle: report.stats.evicted_idle,
             orphaned_sessions: report.stats.orphaned_sessions,
             orphaned_events: report.stats.orphaned_events,

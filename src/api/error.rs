@@ -4,8 +4,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::dto::{ErrorResponse, ResponseStatus};
-use super::negotiate::Format;
+use super::negotiate::{Format, respond};
+use crate::contract::dto::{ErrorResponse, ResponseStatus};
+use crate::contract::xml;
 
 /// Every way an API request can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -76,8 +77,8 @@ impl ApiError {
     pub fn into_response_as(self, format: Format) -> Response {
         let body = self.body();
         let mut response = match format {
-            Format::Json => format.respond(serde_json::to_vec(&body).unwrap_or_default()),
-            Format::Xml => format.respond(super::xml::error_response(&body)),
+            Format::Json => respond(format, serde_json::to_vec(&body).unwrap_or_default()),
+            Format::Xml => respond(format, xml::error_response(&body)),
         };
         *response.status_mut() = self.status();
         if let Some(challenge) = self.challenge() {

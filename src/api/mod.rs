@@ -1,14 +1,12 @@
-//! The HTTP API: routes, authentication, format negotiation, DTOs and their JSON and
-//! DataContract XML forms, and the one table of errors.
+//! The HTTP API: routes, authentication, format negotiation and the one table of errors,
+//! serving the response contract (`crate::contract`).
 
 pub mod admin;
 pub mod auth;
 pub mod dashboard;
-pub mod dto;
 pub mod error;
 pub mod negotiate;
 pub mod stream;
-pub mod xml;
 
 use std::sync::Arc;
 
@@ -19,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use self::auth::{Authenticator, USER_ROLE};
-use self::dto::{GetActiveSessionsResponse, SessionInfo};
-use self::negotiate::{Format, negotiate};
+use self::negotiate::{Format, negotiate, respond};
+use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
+use crate::contract::render;
 use crate::history::History;
 use crate::live::ChangeHub;
 use crate::projection::Projection;
@@ -146,7 +145,7 @@ fn active_sessions(
             .map(|s| SessionInfo::from(&**s))
             .collect(),
     };
-    let mut response = format.respond(render(format, &response));
+    let mut response = respond(format, render(format, &response));
     if let Some(reason) = state.readiness.stale_reason() {
         // Reads keep answering from the last state; the header says it may be out of date.
         if let Ok(value) = HeaderValue::from_str(&reason) {
@@ -158,15 +157,6 @@ fn active_sessions(
 
 /// Set on session responses while the replica is stale, with the reason.
 pub const STALE_HEADER: &str = "x-sessiond-stale";
-
-/// The response body in `format`.
-pub fn render(format: Format, response: &GetActiveSessionsResponse) -> Vec<u8> {
-    match format {
-        // Serializing plain structs of strings, bools and maps with string keys cannot fail.
-        Format::Json => serde_json::to_vec(response).unwrap_or_default(),
-        Format::Xml => xml::get_active_sessions_response(response),
-    }
-}
 
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.readiness.not_ready_reason() {

@@ -4,50 +4,21 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-/// A response format the API can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `application/json; charset=utf-8`.
-    Json,
-    /// `application/xml` (DataContract XML).
-    Xml,
-}
+pub use crate::contract::Format;
 
-impl Format {
-    /// The `Content-Type` header value.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Json => "application/json; charset=utf-8",
-            Self::Xml => "application/xml",
-        }
-    }
-
-    /// A format by name (`json`, `xml`), ignoring anything after a `.`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        let name = name.split('.').next().unwrap_or_default();
-        if name.eq_ignore_ascii_case("json") {
-            Some(Self::Json)
-        } else if name.eq_ignore_ascii_case("xml") {
-            Some(Self::Xml)
-        } else {
-            None
-        }
-    }
-
-    /// A 200 response with `body` in this format, with `Content-Type` and `Vary: Accept`.
-    pub fn respond(self, body: Vec<u8>) -> Response {
-        (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(self.content_type()),
-                ),
-                (header::VARY, HeaderValue::from_static("Accept")),
-            ],
-            body,
-        )
-            .into_response()
-    }
+/// A 200 response with `body` in `format`, with `Content-Type` and `Vary: Accept`.
+pub fn respond(format: Format, body: Vec<u8>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (header::VARY, HeaderValue::from_static("Accept")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Picks the response format; the first rule that matches wins.

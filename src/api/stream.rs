@@ -15,7 +15,7 @@ use futures_util::stream::{self, Stream};
 
 use super::AppState;
 use super::auth::USER_ROLE;
-use super::dto::{GetActiveSessionsResponse, SessionInfo};
+use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use crate::live::{Change, ChangeHub, Frame, Subscription};
 
 /// How often an idle stream sends a comment, so proxies keep it open.

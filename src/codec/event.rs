@@ -170,9 +170,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::codec::fixtures;
     use crate::events::KIND_NAMES;
     use crate::events::validate::validate;
+    use crate::simulate::fixtures;
 
     fn assert_round_trips(e: &Event) {
         let w = event_to_wire(e);

@@ -6,8 +6,6 @@
 //! `validate(event_to_wire(&e)) == Ok(e)` for every event that validation can produce.
 
 mod event;
-#[cfg(test)]
-pub(crate) mod fixtures;
 mod session;
 
 pub use event::event_to_wire;

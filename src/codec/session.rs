@@ -192,8 +192,8 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::codec::fixtures;
     use crate::events::wire;
+    use crate::simulate::fixtures;
     use crate::time::EventTime;
 
     /// Checks the round trip directly, through protobuf bytes, and through proto3 JSON
@@ -487,7 +487,7 @@ mod tests {
         // What only an ended session has, so that the lists compare in full.
         w.ended = true;
         w.date_completed = w.date_created;
-        let mut dto = crate::api::dto::SessionInfo::from(&s);
+        let mut dto = crate::contract::dto::SessionInfo::from(&s);
         dto.ended = true;
         dto.date_completed = dto.date_created.clone();
 

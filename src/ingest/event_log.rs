@@ -2,13 +2,15 @@
 //! reported with its line number and skipped; the rest still loads. Positions are line
 //! numbers, so loading the same file twice applies nothing twice.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use crate::events::decode::{Decoded, decode_json};
-use crate::projection::{Fold, Outcome, Position};
+use crate::events::validate::BadRecord;
+use crate::position::Position;
+use crate::projection::Fold;
+use crate::record::{NotFolded, RecordCounts, fold_record};
 
 /// The stream number event-log positions carry.
 pub const EVENT_LOG_STREAM: u32 = 0;
@@ -16,25 +18,10 @@ pub const EVENT_LOG_STREAM: u32 = 0;
 /// What loading an event log did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
-    /// Lines read, blank ones included.
+    /// Lines read, blank ones included: the next position is one past it.
     pub lines: u64,
-    /// Events the fold applied.
-    pub applied: u64,
-    /// Events waiting for their session's start.
-    pub buffered: u64,
-    /// Events the fold skipped, by reason.
-    pub skipped: BTreeMap<&'static str, u64>,
-    /// Lines of kinds this schema does not know.
-    pub unknown_kinds: u64,
-    /// Bad lines, by reason code.
-    pub bad: BTreeMap<&'static str, u64>,
-}
-
-impl LoadReport {
-    /// Bad lines in all.
-    pub fn bad_total(&self) -> u64 {
-        self.bad.values().sum()
-    }
+    /// What the records were and what became of them.
+    pub counts: RecordCounts,
 }
 
 /// Folds every line of the file at `path`.
@@ -44,49 +31,49 @@ pub fn load_file(path: &Path, fold: &mut Fold) -> io::Result<LoadReport> {
 }
 
 /// Folds every line read from `reader`; `name` labels the source in log lines.
-pub fn load(mut reader: impl BufRead, name: &str, fold: &mut Fold) -> io::Result<LoadReport> {
-    let mut report = LoadReport::default();
+pub fn load(reader: impl BufRead, name: &str, fold: &mut Fold) -> io::Result<LoadReport> {
+    let mut counts = RecordCounts::default();
+    let lines = read_lines(reader, |position, decoded, _| {
+        match fold_record(fold, &mut counts, position, decoded) {
+            Ok(_) => {}
+            Err(NotFolded::UnknownKind) => tracing::debug!(
+                source = name,
+                line = position.offset,
+                "skipped an event of unknown kind"
+            ),
+            Err(NotFolded::Bad(reason)) => {
+                tracing::warn!(source = name, line = position.offset, %reason, "skipped a bad line");
+            }
+        }
+    })?;
+    Ok(LoadReport { lines, counts })
+}
+
+/// Reads an event log line by line, handing each non-blank line to `each` decoded, at its
+/// position (line numbers, from 1), with the bytes it took; returns how many lines there
+/// were, blank ones included.
+pub fn read_lines(
+    mut reader: impl BufRead,
+    mut each: impl FnMut(Position, Decoded, usize),
+) -> io::Result<u64> {
     let mut buf = Vec::new();
+    let mut lines = 0;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(report);
+        let read = reader.read_until(b'\n', &mut buf)?;
+        if read == 0 {
+            return Ok(lines);
         }
-        report.lines += 1;
-        let line_number = report.lines;
+        lines += 1;
         let decoded = match std::str::from_utf8(&buf) {
             Ok(line) if line.trim().is_empty() => continue,
             Ok(line) => decode_json(line.trim_end()),
-            Err(e) => Decoded::Bad(crate::events::validate::BadRecord::Undecodable(format!(
-                "not UTF-8: {e}"
-            ))),
+            Err(e) => Decoded::Bad(BadRecord::Undecodable(format!("not UTF-8: {e}"))),
         };
-        match decoded {
-            Decoded::Event(event) => {
-                let position = Position {
-                    stream: EVENT_LOG_STREAM,
-                    offset: i64::try_from(line_number).unwrap_or(i64::MAX),
-                };
-                match fold.apply(event, position) {
-                    Outcome::Applied => report.applied += 1,
-                    Outcome::Buffered => report.buffered += 1,
-                    Outcome::Skipped(reason) => {
-                        *report.skipped.entry(reason.code()).or_default() += 1
-                    }
-                }
-            }
-            Decoded::UnknownKind => {
-                report.unknown_kinds += 1;
-                tracing::debug!(
-                    source = name,
-                    line = line_number,
-                    "skipped an event of unknown kind"
-                );
-            }
-            Decoded::Bad(reason) => {
-                *report.bad.entry(reason.code()).or_default() += 1;
-                tracing::warn!(source = name, line = line_number, %reason, "skipped a bad line");
-            }
-        }
+        let position = Position {
+            stream: EVENT_LOG_STREAM,
+            offset: i64::try_from(lines).unwrap_or(i64::MAX),
+        };
+        each(position, decoded, read);
     }
 }

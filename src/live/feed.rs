@@ -25,7 +25,7 @@ use rdkafka::{ClientContext, Message as _};
 
 use crate::codec::session_to_wire;
 use crate::events::SessionId;
-use crate::ingest::kafka::KafkaSettings;
+use crate::kafka::KafkaSettings;
 use crate::projection::{FoldObserver, Projection, Session};
 
 /// How long the producer thread waits for more changes before sending what it has.

@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::api::dto::{GetActiveSessionsResponse, SessionInfo};
-use crate::api::negotiate::Format;
-use crate::events::decode::{Decoded, decode_json, decode_record};
-use crate::ingest::kafka::KafkaSettings;
+use crate::contract::Format;
+use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
+use crate::events::decode::{Decoded, decode_record};
+use crate::ingest::event_log;
 use crate::ingest::kafka::bounded::{self, BoundedError, BoundedRecord, Plan};
-use crate::projection::{Fold, FoldConfig, Outcome, Position, Projection};
-use crate::status::StreamName;
+use crate::kafka::KafkaSettings;
+use crate::position::StreamName;
+use crate::projection::{Fold, FoldConfig, Position, Projection};
+use crate::record::{NotFolded, RecordCounts, fold_record};
 use crate::time::EventTime;
 use trace::TraceSink;
 
@@ -82,20 +84,8 @@ pub struct ReplayOptions {
 /// What a replay counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplaySummary {
-    /// Records read (within the cutoff's offsets).
-    pub records: u64,
-    /// Events applied.
-    pub applied: u64,
-    /// Events waiting for a start when the replay stopped, or applied after waiting.
-    pub buffered: u64,
-    /// Events not applied, by reason.
-    pub skipped: BTreeMap<&'static str, u64>,
-    /// Bad records, by reason.
-    pub bad: BTreeMap<&'static str, u64>,
-    /// Records of unknown kinds.
-    pub unknown_kinds: u64,
-    /// Events left out because they occurred after `--until`.
-    pub after_cutoff: u64,
+    /// What the records were and what became of them (within the cutoff's offsets).
+    pub counts: RecordCounts,
     /// Sessions active at the cutoff.
     pub active_sessions: usize,
     /// Sessions waiting for their start at the cutoff.
@@ -144,48 +134,29 @@ struct Replayer {
 
 impl Replayer {
     fn record(&mut self, position: Position, decoded: Decoded) {
-        self.summary.records += 1;
-        match decoded {
-            Decoded::Event(event) => {
-                if self.cutoff_time.is_some_and(|t| event.occurred_at > t) {
-                    self.summary.after_cutoff += 1;
-                    if let Some(trace) = &self.trace {
-                        trace.not_folded(
-                            position,
-                            Some(&event.session_id),
-                            event.kind.name(),
-                            Some(event.occurred_at),
-                            "not folded: occurred after --until",
-                        );
-                    }
-                    return;
-                }
-                match self.fold.apply(event, position) {
-                    Outcome::Applied => self.summary.applied += 1,
-                    Outcome::Buffered => self.summary.buffered += 1,
-                    Outcome::Skipped(reason) => {
-                        *self.summary.skipped.entry(reason.code()).or_default() += 1;
-                    }
-                }
+        if let Decoded::Event(event) = &decoded
+            && self.cutoff_time.is_some_and(|t| event.occurred_at > t)
+        {
+            self.summary.counts.records += 1;
+            self.summary.counts.after_cutoff += 1;
+            if let Some(trace) = &self.trace {
+                trace.not_folded(
+                    position,
+                    Some(&event.session_id),
+                    event.kind.name(),
+                    Some(event.occurred_at),
+                    "not folded: occurred after --until",
+                );
             }
-            Decoded::UnknownKind => {
-                self.summary.unknown_kinds += 1;
-                if let Some(trace) = &self.trace {
-                    trace.not_folded(position, None, "?", None, "skipped (unknown kind)");
-                }
-            }
-            Decoded::Bad(reason) => {
-                *self.summary.bad.entry(reason.code()).or_default() += 1;
-                if let Some(trace) = &self.trace {
-                    trace.not_folded(
-                        position,
-                        None,
-                        "?",
-                        None,
-                        &format!("skipped (bad: {}): {reason}", reason.code()),
-                    );
-                }
-            }
+            return;
+        }
+        let taken = fold_record(&mut self.fold, &mut self.summary.counts, position, decoded);
+        if let (Err(not_folded), Some(trace)) = (taken, &self.trace) {
+            let effect = match not_folded {
+                NotFolded::UnknownKind => "skipped (unknown kind)".to_owned(),
+                NotFolded::Bad(reason) => format!("skipped (bad: {}): {reason}", reason.code()),
+            };
+            trace.not_folded(position, None, "?", None, &effect);
         }
     }
 }
@@ -299,31 +270,12 @@ fn replay_file(path: &std::path::Path, replayer: &mut Replayer) -> Result<(), Re
         }]);
     }
     let bar = progress(size, "bytes");
-    let mut reader = reader;
-    let mut buf = Vec::new();
     // Line numbers are the positions, as `serve --events` numbers them.
-    let mut line_number: i64 = 0;
-    loop {
-        buf.clear();
-        let read = reader.read_until(b'\n', &mut buf).map_err(io)?;
-        if read == 0 {
-            break;
-        }
+    event_log::read_lines(reader, |position, decoded, read| {
         bar.inc(read as u64);
-        line_number += 1;
-        let decoded = match std::str::from_utf8(&buf) {
-            Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => decode_json(line.trim_end()),
-            Err(e) => Decoded::Bad(crate::events::validate::BadRecord::Undecodable(format!(
-                "not UTF-8: {e}"
-            ))),
-        };
-        let position = Position {
-            stream: crate::ingest::event_log::EVENT_LOG_STREAM,
-            offset: line_number,
-        };
         replayer.record(position, decoded);
-    }
+    })
+    .map_err(io)?;
     bar.finish_and_clear();
     Ok(())
 }
@@ -351,7 +303,7 @@ pub fn render(
                 let info = SessionInfo::from(&*s);
                 return Ok(match format {
                     Format::Json => serde_json::to_vec_pretty(&info).unwrap_or_default(),
-                    Format::Xml => crate::api::render(
+                    Format::Xml => crate::contract::render(
                         format,
                         &GetActiveSessionsResponse {
                             sessions: vec![info],
@@ -370,7 +322,7 @@ pub fn render(
     let response = GetActiveSessionsResponse { sessions };
     Ok(match (selection, format) {
         // A user's response is byte for byte what the API sends.
-        (Selection::User(_), _) | (_, Format::Xml) => crate::api::render(format, &response),
+        (Selection::User(_), _) | (_, Format::Xml) => crate::contract::render(format, &response),
         (_, Format::Json) => serde_json::to_vec_pretty(&response).unwrap_or_default(),
     })
 }

@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::api::dto::SessionInfo;
+use crate::contract::dto::SessionInfo;
+use crate::position::StreamName;
 use crate::projection::{FoldObserver, Position, Projection, Step, StepResult};
-use crate::status::StreamName;
 use crate::time::EventTime;
 
 /// Where trace lines go, shared by the fold's observer and the replay's own notes (bad

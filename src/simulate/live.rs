@@ -9,7 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::{SimTopic, Simulator};
-use crate::ingest::kafka::produce::Topics;
+use crate::kafka::produce::Topics;
 use crate::time::EventTime;
 
 /// How far the simulated clock may run ahead of the wall clock before production waits.

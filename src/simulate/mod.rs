@@ -17,6 +17,8 @@
 //! assert!(first.event.session_id.starts_with("SIM-7-"));
 //! ```
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod live;
 mod scenarios;
 mod script;

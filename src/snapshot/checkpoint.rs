@@ -10,8 +10,8 @@ use prost::{DecodeError, Message};
 use crate::codec::{event_to_wire, session_from_wire, session_to_wire};
 use crate::events::KIND_NAMES;
 use crate::events::validate::validate;
+use crate::position::{StreamName, StreamPosition};
 use crate::projection::{BookImage, FoldImage, FoldStats, Position, SessionState, SkipReason};
-use crate::status::StreamName;
 use crate::time::EventTime;
 
 /// Types generated from `proto/sessiond/snapshot/v1/snapshot.proto`.
@@ -23,20 +23,11 @@ pub mod proto {
 /// The checkpoint schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// One stream's saved position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SavedStream {
-    /// Which topic partition.
-    pub name: StreamName,
-    /// The next offset to read.
-    pub next_offset: i64,
-}
-
 /// The replica's state at one point of every stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     /// Every stream, by stream number.
-    pub streams: Vec<SavedStream>,
+    pub streams: Vec<StreamPosition>,
     /// The fold's state after exactly the records before those positions.
     pub image: FoldImage,
     /// When it was taken (wall clock, nanoseconds since the epoch).
@@ -212,7 +203,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         streams: wire
             .streams
             .into_iter()
-            .map(|s| SavedStream {
+            .map(|s| StreamPosition {
                 name: StreamName {
                     topic: s.topic,
                     partition: s.partition,
@@ -363,8 +354,8 @@ pub fn summary(checkpoint: &Checkpoint) -> BTreeMap<&'static str, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::fixtures::{demo_events, sim_events};
     use crate::projection::{Fold, FoldConfig, Projection};
+    use crate::simulate::fixtures::{demo_events, sim_events};
 
     fn checkpoint_after(events: Vec<crate::events::Event>) -> Checkpoint {
         let mut fold = Fold::new(FoldConfig::default(), Arc::new(Projection::new()));
@@ -379,7 +370,7 @@ mod tests {
         }
         Checkpoint {
             streams: (0..3)
-                .map(|p| SavedStream {
+                .map(|p| StreamPosition {
                     name: StreamName {
                         topic: "voice.calls".into(),
                         partition: p,

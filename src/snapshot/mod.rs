@@ -7,5 +7,5 @@ pub mod checkpoint;
 pub mod store;
 pub mod writer;
 
-pub use checkpoint::{Checkpoint, SavedStream};
+pub use checkpoint::Checkpoint;
 pub use writer::{SnapshotSettings, SnapshotWriter};

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sessiond::ingest::kafka::KafkaSettings;
-use sessiond::ingest::kafka::admin::ensure_topics;
+use sessiond::kafka::KafkaSettings;
+use sessiond::kafka::admin::ensure_topics;
 
 /// A running broker; stopped when dropped (if this test started it).
 pub struct Broker {

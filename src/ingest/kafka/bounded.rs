@@ -10,8 +10,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::KafkaSettings;
-use crate::status::StreamName;
+use crate::kafka::KafkaSettings;
+use crate::position::StreamName;
 
 /// One partition's range.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 //! no rebalances), read from the beginning in order and applied through the same
 //! validation and fold as the event-log file, with (topic, partition, offset) as position.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,14 +14,16 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::connectivity::{Connectivity, IngestContext};
 use super::dead_letter::{DeadLetters, Origin};
 use super::partitions::{Admit, PartitionTable, StartAt};
-use super::{KafkaSettings, admin};
-use crate::events::decode::{Decoded, decode_record};
+use crate::events::decode::decode_record;
+use crate::kafka::{KafkaSettings, admin};
 use crate::live::FeedBarrier;
 use crate::live::feed::FeedShared;
+use crate::position::StreamPosition;
 use crate::projection::{Fold, ImageError};
 use crate::readiness::Readiness;
-use crate::snapshot::{Checkpoint, SavedStream, SnapshotWriter};
-use crate::status::{Status, StreamPosition};
+use crate::record::{NotFolded, RecordCounts, fold_record};
+use crate::snapshot::{Checkpoint, SnapshotWriter};
+use crate::status::Status;
 use crate::telemetry;
 
 /// How the Kafka source runs.
@@ -40,22 +41,6 @@ pub struct IngestConfig {
     pub stale_after: Duration,
     /// How often to look for partitions added to the topics.
     pub metadata_refresh: Duration,
-}
-
-/// What the source has seen, besides what the fold counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestStats {
-    /// Records read.
-    pub records: u64,
-    /// Bad records, by reason code.
-    pub bad: BTreeMap<&'static str, u64>,
-    /// Records of kinds this schema does not know.
-    pub unknown_kinds: u64,
-    /// Bad records copied to a dead-letter topic.
-    pub dead_lettered: u64,
-    /// Records read again below a partition's position (after checking a resume point,
-    /// or redelivered by a broker) and dropped before the fold: not in `records`.
-    pub reread: u64,
 }
 
 /// Why the source could not run at all.
@@ -88,14 +73,14 @@ struct SourceState {
     partitions: PartitionTable,
     fold: Fold,
     dead_letters: Option<DeadLetters>,
-    stats: IngestStats,
+    stats: RecordCounts,
 }
 
 /// What one [`KafkaIngest::poll_once`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Polled {
     /// Read a record and took it (applied, buffered, skipped by the fold, or a bad one
-    /// dead-lettered): it counts in [`IngestStats::records`].
+    /// dead-lettered): it counts in [`RecordCounts::records`].
     Record,
     /// Read a record and dropped it: below the partition's position, or the broker was
     /// asked to read the partition again from further back.
@@ -172,7 +157,7 @@ impl KafkaIngest {
                 partitions: PartitionTable::new(config.topics.clone()),
                 fold,
                 dead_letters,
-                stats: IngestStats::default(),
+                stats: RecordCounts::default(),
             },
             config,
             consumer,
@@ -187,7 +172,7 @@ impl KafkaIngest {
 
     /// Resumes each saved partition from its saved offset, under its saved stream number,
     /// as the fold restored from the same checkpoint expects.
-    pub fn resume_from(mut self, streams: &[SavedStream]) -> Self {
+    pub fn resume_from(mut self, streams: &[StreamPosition]) -> Self {
         self.state.partitions.resume_from(streams);
         self
     }
@@ -214,7 +199,7 @@ impl KafkaIngest {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         Ok(Checkpoint {
-            streams: self.state.partitions.saved_streams(),
+            streams: self.state.partitions.positions(),
             image: self.state.fold.image()?,
             taken_at,
         })
@@ -242,7 +227,7 @@ impl KafkaIngest {
     }
 
     /// What the source has seen so far.
-    pub fn stats(&self) -> &IngestStats {
+    pub fn stats(&self) -> &RecordCounts {
         &self.state.stats
     }
 
@@ -253,7 +238,7 @@ impl KafkaIngest {
 
     /// Runs until `stop` is set: discovers partitions (waiting for brokers and topics as
     /// long as it takes), then reads and folds. Returns the fold and the counters.
-    pub fn run(mut self, stop: &AtomicBool) -> (Fold, IngestStats) {
+    pub fn run(mut self, stop: &AtomicBool) -> (Fold, RecordCounts) {
         self.start(stop);
         let mut last_tick = Instant::now();
         let mut last_refresh = Instant::now();
@@ -347,7 +332,7 @@ impl KafkaIngest {
 
     /// Stops reading: hands the writer a last checkpoint and waits for it, and flushes the
     /// dead letters. Returns the fold and the counters.
-    pub fn finish(mut self) -> (Fold, IngestStats) {
+    pub fn finish(mut self) -> (Fold, RecordCounts) {
         self.status.set_live(false);
         if let Some((writer, _)) = self.snapshots.take() {
             // Only a fold that discovered its partitions has positions worth saving.
@@ -531,7 +516,7 @@ impl KafkaIngest {
         self.status.update(|r| {
             r.take_fold(&state.fold);
             r.positions = positions;
-            r.ingest.clone_from(&state.stats);
+            r.counts.clone_from(&state.stats);
         });
     }
 
@@ -616,36 +601,31 @@ impl SourceState {
                 return Handled::Taken;
             }
         };
-        self.stats.records += 1;
-        match decode_record(message.payload.unwrap_or_default(), message.key) {
-            Decoded::Event(event) => {
-                self.fold.apply(event, position);
-            }
-            Decoded::UnknownKind => self.stats.unknown_kinds += 1,
-            Decoded::Bad(reason) => {
-                *self.stats.bad.entry(reason.code()).or_default() += 1;
-                tracing::warn!(
-                    topic = message.topic,
-                    partition = message.partition,
-                    offset = message.offset,
-                    %reason,
-                    "skipped a bad record"
+        let decoded = decode_record(message.payload.unwrap_or_default(), message.key);
+        if let Err(NotFolded::Bad(reason)) =
+            fold_record(&mut self.fold, &mut self.stats, position, decoded)
+        {
+            tracing::warn!(
+                topic = message.topic,
+                partition = message.partition,
+                offset = message.offset,
+                %reason,
+                "skipped a bad record"
+            );
+            if let Some(dead_letters) = &self.dead_letters {
+                let origin = Origin {
+                    topic: message.topic,
+                    partition: message.partition,
+                    offset: message.offset,
+                };
+                dead_letters.send(
+                    origin,
+                    message.key,
+                    message.payload,
+                    message.headers,
+                    &reason,
                 );
-                if let Some(dead_letters) = &self.dead_letters {
-                    let origin = Origin {
-                        topic: message.topic,
-                        partition: message.partition,
-                        offset: message.offset,
-                    };
-                    dead_letters.send(
-                        origin,
-                        message.key,
-                        message.payload,
-                        message.headers,
-                        &reason,
-                    );
-                    self.stats.dead_lettered += 1;
-                }
+                self.stats.dead_lettered += 1;
             }
         }
         Handled::Taken
@@ -691,7 +671,7 @@ pub fn spawn(
     readiness: Arc<Readiness>,
     status: Arc<Status>,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<(Fold, IngestStats)>, IngestError> {
+) -> Result<std::thread::JoinHandle<(Fold, RecordCounts)>, IngestError> {
     spawn_ingest(KafkaIngest::new(config, fold, readiness, status)?, stop)
 }
 
@@ -699,7 +679,7 @@ pub fn spawn(
 pub fn spawn_ingest(
     ingest: KafkaIngest,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<(Fold, IngestStats)>, IngestError> {
+) -> Result<std::thread::JoinHandle<(Fold, RecordCounts)>, IngestError> {
     Ok(std::thread::Builder::new()
         .name("sessiond-ingest".into())
         .spawn(move || ingest.run(&stop))

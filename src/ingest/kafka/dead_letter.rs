@@ -7,8 +7,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
-use super::KafkaSettings;
 use crate::events::validate::BadRecord;
+use crate::kafka::KafkaSettings;
 
 /// Header naming the record's source topic.
 pub const HEADER_TOPIC: &str = "sessiond-source-topic";

@@ -14,8 +14,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::KafkaSettings;
 use crate::events::wire;
+use crate::kafka::KafkaSettings;
 
 /// What to dump.
 #[derive(Debug, Clone)]

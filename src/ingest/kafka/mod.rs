@@ -1,42 +1,10 @@
-//! Kafka: the consumer that feeds the fold from every partition of both topics, the
-//! dead-letter producer, and the `produce` and `dump` tools.
+//! The Kafka source: the consumer that feeds the fold from every partition of both topics,
+//! its partition table, dead letters and connectivity, the bounded reader replay uses, and
+//! the `dump` tool.
 
-pub mod admin;
 pub mod bounded;
 pub mod connectivity;
 pub mod consumer;
 pub mod dead_letter;
 pub mod dump;
 pub mod partitions;
-pub mod produce;
-
-use rdkafka::ClientConfig;
-
-/// How to reach the brokers, shared by every Kafka client this service makes.
-#[derive(Debug, Clone, Default)]
-pub struct KafkaSettings {
-    /// `bootstrap.servers`: `HOST:PORT[,…]`.
-    pub brokers: String,
-    /// Extra librdkafka properties (`security.protocol`, `sasl.*`, …).
-    pub options: Vec<(String, String)>,
-}
-
-impl KafkaSettings {
-    /// A client configuration with the brokers and the extra properties.
-    pub fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
-        for (key, value) in &self.options {
-            config.set(key, value);
-        }
-        config
-    }
-}
-
-/// Parses `KEY=VALUE` for `--kafka-option`.
-pub fn parse_option(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
-}

@@ -17,9 +17,8 @@
 
 use std::collections::HashMap;
 
+use crate::position::{StreamName, StreamPosition};
 use crate::projection::Position;
-use crate::snapshot::SavedStream;
-use crate::status::{StreamName, StreamPosition};
 
 /// How far before its saved offset a resumed partition is read from at first; each rewind
 /// after that doubles the distance.
@@ -109,7 +108,7 @@ impl PartitionTable {
 
     /// Resumes each saved partition from its saved offset, under its saved stream number
     /// (a checkpoint lists its streams in stream-number order).
-    pub fn resume_from(&mut self, streams: &[SavedStream]) {
+    pub fn resume_from(&mut self, streams: &[StreamPosition]) {
         self.saved = streams
             .iter()
             .enumerate()
@@ -344,7 +343,7 @@ impl PartitionTable {
             })
     }
 
-    /// Every partition's position, in stream-number order (as a checkpoint keeps them).
+    /// Every partition's position, in stream-number order (as a checkpoint saves them).
     pub fn positions(&self) -> Vec<StreamPosition> {
         let mut positions: Vec<(u32, StreamPosition)> = self
             .iter()
@@ -364,17 +363,6 @@ impl PartitionTable {
         positions.sort_by_key(|(stream, _)| *stream);
         positions.into_iter().map(|(_, p)| p).collect()
     }
-
-    /// Every partition's position as a checkpoint saves it, in stream-number order.
-    pub fn saved_streams(&self) -> Vec<SavedStream> {
-        self.positions()
-            .into_iter()
-            .map(|p| SavedStream {
-                name: p.name,
-                next_offset: p.next_offset,
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -385,8 +373,8 @@ mod tests {
         PartitionTable::new(topics.iter().map(|t| (*t).to_owned()).collect())
     }
 
-    fn saved(topic: &str, partition: i32, next_offset: i64) -> SavedStream {
-        SavedStream {
+    fn saved(topic: &str, partition: i32, next_offset: i64) -> StreamPosition {
+        StreamPosition {
             name: StreamName {
                 topic: topic.to_owned(),
                 partition,
@@ -641,7 +629,7 @@ mod tests {
                 offset: 0
             })
         ));
-        let saved = t.saved_streams();
+        let saved = t.positions();
         assert_eq!(
             saved
                 .iter()

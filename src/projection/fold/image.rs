@@ -216,7 +216,7 @@ impl Fold {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::fixtures::sim_events;
+    use crate::simulate::fixtures::sim_events;
 
     fn folded() -> Fold {
         let mut fold = Fold::new(FoldConfig::default(), Arc::new(Projection::new()));

@@ -18,6 +18,7 @@ use super::Projection;
 use super::observe::{FoldObserver, Observers, Step, StepResult};
 use super::session::{Change, Session};
 use crate::events::{Event, EventKind, KIND_NAMES, SessionId, Started};
+pub use crate::position::Position;
 use crate::time::EventTime;
 
 /// The fold's event-time windows (event-model.md's defaults).
@@ -39,16 +40,6 @@ impl Default for FoldConfig {
             orphan_ttl: Duration::from_secs(60 * 60),
         }
     }
-}
-
-/// Where a record came from: a stream (a topic partition, or the event-log file) and its
-/// offset in it. Offsets only grow within a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    /// The source's number for the stream.
-    pub stream: u32,
-    /// The record's offset (or line number) in the stream.
-    pub offset: i64,
 }
 
 /// Why the fold did not apply an event.

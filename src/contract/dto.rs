@@ -1,7 +1,7 @@
 //! The API's data transfer objects, exactly as the published metadata page declares them.
 //!
 //! JSON comes from serde (camelCase, nulls omitted, enums by name); the DataContract XML
-//! writer in `api::xml` walks the same structs with an explicit member list per DTO.
+//! writer in `contract::xml` walks the same structs with an explicit member list per DTO.
 
 use std::collections::BTreeMap;
 

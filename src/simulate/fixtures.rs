@@ -1,5 +1,5 @@
-//! Test inputs shared by the codec tests: the demo event log, simulator traffic, and the
-//! projection they fold into.
+//! Test inputs shared by the unit tests (codecs, checkpoints, the fold's image): the demo
+//! event log, simulator traffic, and the projection they fold into.
 
 use std::sync::Arc;
 

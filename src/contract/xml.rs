@@ -2,7 +2,7 @@
 //!
 //! ServiceStack serializes XML with .NET's `DataContractSerializer` over an
 //! `XmlWriter` (UTF-8, no BOM, no indentation). This module reproduces that output
-//! for the DTOs in [`crate::api::dto`] with quick-xml's [`Writer`], one explicit member
+//! for the DTOs in [`crate::contract::dto`] with quick-xml's [`Writer`], one explicit member
 //! list per DTO (no serde):
 //!
 //! - base-class (`EntityInfo`) members first, each in its own namespace, then the
@@ -22,7 +22,7 @@ use quick_xml::Writer;
 use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
-use crate::api::dto::{
+use crate::contract::dto::{
     CustomerBreadcrumb, ErrorResponse, GetActiveSessionsResponse, ResponseStatus, SessionInfo,
     SessionLogInfo, SessionMemberInfo,
 };
