@@ -9,7 +9,6 @@
 mod broker;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -169,7 +168,7 @@ fn bare_consumer(broker: &broker::Broker, topics: &[String; 2], records: usize) 
 /// sessiond's source: from start until caught up with the end offsets seen at start.
 fn sessiond_ingest(broker: &broker::Broker, topics: &[String; 2]) -> Duration {
     let readiness = Arc::new(Readiness::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = tokio_util::sync::CancellationToken::new();
     let config = IngestConfig {
         kafka: broker.settings(),
         topics: topics.to_vec(),
@@ -185,14 +184,14 @@ fn sessiond_ingest(broker: &broker::Broker, topics: &[String; 2]) -> Duration {
         fold,
         Arc::clone(&readiness),
         Arc::default(),
-        Arc::clone(&stop),
+        stop.clone(),
     )
     .expect("ingest");
     while !readiness.is_ready() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let took = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.cancel();
     let _ = handle.join();
     took
 }

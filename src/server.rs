@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Readiness};
@@ -57,6 +57,9 @@ pub enum ServeError {
     /// The Kafka client could not be created.
     #[error(transparent)]
     Kafka(#[from] IngestError),
+    /// The change feed could not start.
+    #[error(transparent)]
+    ChangeFeed(#[from] crate::live::feed::FeedError),
     /// The snapshot directory cannot be used.
     #[error("snapshot directory {path}: {source}")]
     Snapshots {
@@ -90,6 +93,23 @@ pub struct Handles {
     pub readiness: Arc<Readiness>,
     /// Positions and counters.
     pub status: Arc<Status>,
+    /// Cancelled to shut the service down (Ctrl-C and SIGTERM cancel it too); every task
+    /// stops on it.
+    pub shutdown: CancellationToken,
+}
+
+impl ServeConfig {
+    /// Refuses combinations that cannot work, before anything starts.
+    pub fn validate(&self) -> Result<(), ServeError> {
+        let from_file = matches!(self.source, Source::EventLog(_));
+        if from_file && self.snapshots.is_some() {
+            return Err(ServeError::SnapshotsNeedKafka);
+        }
+        if from_file && self.changes_topic.is_some() {
+            return Err(ServeError::ChangesNeedKafka);
+        }
+        Ok(())
+    }
 }
 
 /// Serves the API on `listener` while the source feeds the fold; returns on shutdown.
@@ -97,21 +117,35 @@ pub async fn serve(listener: TcpListener, config: ServeConfig) -> Result<(), Ser
     serve_with(listener, config, Handles::default()).await
 }
 
-/// [`serve`], over the given projection and readiness.
+/// [`serve`], over the given projection, readiness, status and shutdown token.
+///
+/// The whole running pipeline, assembled here and nowhere else: the configuration is
+/// checked first; then what reads the state (history, the live-stream hub, the API) is
+/// built and the HTTP server started, so `/readyz` answers while the fold loads; then the
+/// fold (restored from the newest snapshot, or new) with its observers and the change
+/// feed; then the source that feeds it. Shutdown is one token: the HTTP server drains,
+/// the source stops and writes its last snapshot, and the change feed delivers what is
+/// left.
 pub async fn serve_with(
     listener: TcpListener,
     config: ServeConfig,
     handles: Handles,
 ) -> Result<(), ServeError> {
+    config.validate()?;
     let Handles {
         projection,
         readiness,
         status,
+        shutdown,
     } = handles;
-    let history = Arc::new(History::new(config.history_depth));
-    let hub = Arc::new(ChangeHub::new(Arc::clone(&projection)));
     // Before any source publishes: counts published earlier would be lost.
     crate::telemetry::install();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    // What reads the state.
+    let history = Arc::new(History::new(config.history_depth));
+    let hub = Arc::new(ChangeHub::new(Arc::clone(&projection)));
+    tokio::spawn(sweep_streams(Arc::clone(&hub), shutdown.clone()));
     let state = AppState {
         projection: Arc::clone(&projection),
         auth: Arc::new(config.auth),
@@ -120,24 +154,11 @@ pub async fn serve_with(
         history: Arc::clone(&history),
         hub: Arc::clone(&hub),
     };
-    let sweeper = Arc::clone(&hub);
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
-        loop {
-            every.tick().await;
-            sweeper.sweep();
-        }
-    });
-
-    let server =
-        axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal());
+    let server = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(server.into_future());
-    if config.snapshots.is_some() && matches!(config.source, Source::EventLog(_)) {
-        return Err(ServeError::SnapshotsNeedKafka);
-    }
-    if config.changes_topic.is_some() && matches!(config.source, Source::EventLog(_)) {
-        return Err(ServeError::ChangesNeedKafka);
-    }
+
+    // The fold, and who watches it.
     let (mut fold, resume, writer) = match (&config.snapshots, &config.source) {
         (Some(settings), Source::Kafka(ingest)) => {
             let (fold, resume, writer) = start_from_snapshot(
@@ -160,14 +181,13 @@ pub async fn serve_with(
     fold.observe(history.recorder());
     fold.observe(hub.observer());
 
+    // The source.
     match config.source {
         Source::EventLog(path) => load_event_log(path, fold, &readiness, &status).await?,
         Source::Kafka(ingest) => {
-            let stop = Arc::new(AtomicBool::new(false));
             let feed = match &config.changes_topic {
                 Some(topic) => {
-                    let feed = ChangeFeed::start(&ingest.kafka, topic, Arc::clone(&projection))
-                        .map_err(IngestError::Client)?;
+                    let feed = ChangeFeed::start(&ingest.kafka, topic, Arc::clone(&projection))?;
                     create_changes_topic(&ingest.kafka, topic);
                     fold.observe(feed.observer());
                     Some(feed)
@@ -183,9 +203,10 @@ pub async fn serve_with(
             if let Some((writer, interval)) = writer {
                 source = source.snapshot_with(writer, interval);
             }
-            let ingest = consumer::spawn_ingest(source, Arc::clone(&stop))?;
+            let ingest = consumer::spawn_ingest(source, shutdown.clone())?;
             let served = server.await;
-            stop.store(true, Ordering::Relaxed);
+            // The server also ends on its own error: everything else stops with it.
+            shutdown.cancel();
             let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
             // After the fold stopped: the feed sends what is left, then stops.
             let _ = tokio::task::spawn_blocking(move || drop(feed)).await;
@@ -196,9 +217,22 @@ pub async fn serve_with(
         }
     }
 
-    match server.await {
+    let served = server.await;
+    shutdown.cancel();
+    match served {
         Ok(result) => result.map_err(ServeError::Http),
         Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
+/// Forgets the views of live streams nobody has watched for a while, until shutdown.
+async fn sweep_streams(hub: Arc<ChangeHub>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = every.tick() => hub.sweep(),
+            () = shutdown.cancelled() => return,
+        }
     }
 }
 
@@ -329,7 +363,8 @@ async fn load_event_log(
     }
 }
 
-async fn shutdown_signal() {
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -345,8 +380,9 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        () = ctrl_c => tracing::info!("shutting down"),
+        () = terminate => tracing::info!("shutting down"),
+        () = shutdown.cancelled() => return,
     }
-    tracing::info!("shutting down");
+    shutdown.cancel();
 }

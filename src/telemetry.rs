@@ -124,6 +124,11 @@ pub fn stream_closed() {
     gauge!("sessiond_live_streams").decrement(1.0);
 }
 
+/// Counts change-feed records whose delivery failed (each is sent again).
+pub fn changes_failed(n: u64) {
+    counter!("sessiond_changes_failed_total").increment(n);
+}
+
 /// Counts a record produced to the change feed (a tombstone when the session ended).
 pub fn change_produced(tombstone: bool) {
     let kind = if tombstone { "tombstone" } else { "session" };

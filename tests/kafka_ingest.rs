@@ -3,7 +3,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, unique_topics};
@@ -20,6 +19,7 @@ use sessiond::kafka::produce::{Topics, produce_lines};
 use sessiond::projection::{Fold, FoldConfig, Projection, Session, SkipReason};
 use sessiond::readiness::Readiness;
 use sessiond::record::RecordCounts;
+use tokio_util::sync::CancellationToken;
 
 const DEMO: &str = include_str!("../examples/demo.jsonl");
 
@@ -37,7 +37,7 @@ fn folded_from_file(log: &str) -> Vec<Session> {
 struct Running {
     projection: Arc<Projection>,
     readiness: Arc<Readiness>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     handle: std::thread::JoinHandle<(Fold, RecordCounts)>,
 }
 
@@ -46,7 +46,7 @@ impl Running {
         sessiond::telemetry::install();
         let projection = Arc::new(Projection::new());
         let readiness = Arc::new(Readiness::default());
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = CancellationToken::new();
         let config = IngestConfig {
             kafka: settings,
             topics: vec![topics.calls.clone(), topics.members.clone()],
@@ -61,7 +61,7 @@ impl Running {
             fold,
             Arc::clone(&readiness),
             Arc::default(),
-            Arc::clone(&stop),
+            stop.clone(),
         )
         .unwrap();
         Self {
@@ -87,7 +87,7 @@ impl Running {
     }
 
     fn finish(self) -> (Fold, RecordCounts) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.cancel();
         self.handle
             .join()
             .expect("the ingest thread does not panic")

@@ -8,7 +8,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, free_port, unique_topics};
@@ -392,7 +391,7 @@ fn driven_source(brokers: &str, topics: &[String], checkpoint: Option<Checkpoint
     let mut source = KafkaIngest::new(config, fold, Arc::default(), Arc::default())
         .expect("a Kafka client")
         .resume_from(&streams);
-    source.start(&AtomicBool::new(false));
+    source.start(&tokio_util::sync::CancellationToken::new());
     source
 }
 

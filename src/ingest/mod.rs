@@ -1,4 +1,4 @@
-//! Sources of events for the fold: the event-log file now, Kafka later.
+//! Sources of records for the fold: the event-log file, and Kafka.
 
 pub mod event_log;
 pub mod kafka;

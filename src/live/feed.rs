@@ -63,6 +63,17 @@ impl Pending {
     }
 }
 
+/// Why the change feed could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// librdkafka refused the producer's configuration.
+    #[error("creating the change-feed producer: {0}")]
+    Client(#[from] KafkaError),
+    /// The producer thread could not be started.
+    #[error("starting the change-feed thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 /// What the fold's observer, the producer thread and snapshot writers share.
 pub struct FeedShared {
     pending: Mutex<Pending>,
@@ -71,7 +82,6 @@ pub struct FeedShared {
     delivered: AtomicU64,
     delivered_signal: (Mutex<()>, Condvar),
     stop: AtomicBool,
-    failures: AtomicU64,
     produced: AtomicU64,
 }
 
@@ -189,7 +199,7 @@ impl ChangeFeed {
         settings: &KafkaSettings,
         topic: &str,
         projection: Arc<Projection>,
-    ) -> Result<Self, KafkaError> {
+    ) -> Result<Self, FeedError> {
         let producer: ThreadedProducer<FeedContext> = settings
             .client_config()
             // Each session's records stay in order through retries, and none is dropped
@@ -206,15 +216,13 @@ impl ChangeFeed {
             delivered: AtomicU64::new(0),
             delivered_signal: (Mutex::new(()), Condvar::new()),
             stop: AtomicBool::new(false),
-            failures: AtomicU64::new(0),
             produced: AtomicU64::new(0),
         });
         let thread_shared = Arc::clone(&shared);
         let topic = topic.to_owned();
         let thread = std::thread::Builder::new()
             .name("sessiond-changes".into())
-            .spawn(move || run(&producer, &topic, &thread_shared, &projection))
-            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
+            .spawn(move || run(&producer, &topic, &thread_shared, &projection))?;
         Ok(Self {
             shared,
             thread: Some(thread),
@@ -291,9 +299,7 @@ fn run(
             shared.delivered.fetch_max(generation, Ordering::AcqRel);
             shared.delivered_signal.1.notify_all();
         } else {
-            shared
-                .failures
-                .fetch_add(failed.len() as u64, Ordering::Relaxed);
+            crate::telemetry::changes_failed(failed.len() as u64);
             for key in failed {
                 let id: SessionId = Arc::from(String::from_utf8_lossy(&key).as_ref());
                 let state = projection.get(&id);

@@ -144,62 +144,50 @@ pub enum Change {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Fields(u32);
 
-/// The API name of each bit of [`Fields`], in bit order.
-pub const FIELD_NAMES: [&str; 25] = [
-    "dialState",
-    "callState",
-    "queueState",
-    "ringQueueId",
-    "queueMemberId",
-    "answeredById",
-    "answeredByName",
-    "heldByUserId",
-    "holdQueueName",
-    "holdReason",
-    "conferenceSid",
-    "customerId",
-    "customerName",
-    "customerBreadcrumb",
-    "displayName",
-    "consoleData",
-    "destination",
-    "callbackNumber",
-    "toAddress",
-    "fromAddress",
-    "fromName",
-    "outcome",
-    "log",
-    "members",
-    "mostRecentParticipantCallSid",
-];
+/// One table of the fields: each bit's constant (in `bit`, by bit order) and its API name
+/// (in [`FIELD_NAMES`]) come from the same line, so the two cannot drift apart.
+macro_rules! field_table {
+    ($($bit:ident => $name:literal,)*) => {
+        /// Bit numbers of [`Fields`], named after the API fields.
+        mod bit {
+            #[allow(non_camel_case_types, clippy::upper_case_acronyms, dead_code)]
+            enum Bit {
+                $($bit,)*
+            }
+            $(pub const $bit: u32 = Bit::$bit as u32;)*
+        }
 
-/// Bit numbers of [`Fields`], named after the API fields.
-mod bit {
-    pub const DIAL_STATE: u32 = 0;
-    pub const CALL_STATE: u32 = 1;
-    pub const QUEUE_STATE: u32 = 2;
-    pub const RING_QUEUE_ID: u32 = 3;
-    pub const QUEUE_MEMBER_ID: u32 = 4;
-    pub const ANSWERED_BY_ID: u32 = 5;
-    pub const ANSWERED_BY_NAME: u32 = 6;
-    pub const HELD_BY_USER_ID: u32 = 7;
-    pub const HOLD_QUEUE_NAME: u32 = 8;
-    pub const HOLD_REASON: u32 = 9;
-    pub const CONFERENCE_SID: u32 = 10;
-    pub const CUSTOMER_ID: u32 = 11;
-    pub const CUSTOMER_NAME: u32 = 12;
-    pub const CUSTOMER_BREADCRUMB: u32 = 13;
-    pub const DISPLAY_NAME: u32 = 14;
-    pub const CONSOLE_DATA: u32 = 15;
-    pub const DESTINATION: u32 = 16;
-    pub const CALLBACK_NUMBER: u32 = 17;
-    pub const TO_ADDRESS: u32 = 18;
-    pub const FROM_ADDRESS: u32 = 19;
-    pub const FROM_NAME: u32 = 20;
-    pub const OUTCOME: u32 = 21;
-    pub const LOG: u32 = 22;
-    pub const MEMBERS: u32 = 23;
-    pub const MOST_RECENT_PARTICIPANT_CALL_SID: u32 = 24;
+        /// The API name of each bit of [`Fields`], in bit order.
+        pub const FIELD_NAMES: [&str; [$($name),*].len()] = [$($name),*];
+    };
+}
+
+field_table! {
+    DIAL_STATE => "dialState",
+    CALL_STATE => "callState",
+    QUEUE_STATE => "queueState",
+    RING_QUEUE_ID => "ringQueueId",
+    QUEUE_MEMBER_ID => "queueMemberId",
+    ANSWERED_BY_ID => "answeredById",
+    ANSWERED_BY_NAME => "answeredByName",
+    HELD_BY_USER_ID => "heldByUserId",
+    HOLD_QUEUE_NAME => "holdQueueName",
+    HOLD_REASON => "holdReason",
+    CONFERENCE_SID => "conferenceSid",
+    CUSTOMER_ID => "customerId",
+    CUSTOMER_NAME => "customerName",
+    CUSTOMER_BREADCRUMB => "customerBreadcrumb",
+    DISPLAY_NAME => "displayName",
+    CONSOLE_DATA => "consoleData",
+    DESTINATION => "destination",
+    CALLBACK_NUMBER => "callbackNumber",
+    TO_ADDRESS => "toAddress",
+    FROM_ADDRESS => "fromAddress",
+    FROM_NAME => "fromName",
+    OUTCOME => "outcome",
+    LOG => "log",
+    MEMBERS => "members",
+    MOST_RECENT_PARTICIPANT_CALL_SID => "mostRecentParticipantCallSid",
 }
 
 impl Fields {

@@ -3,13 +3,13 @@
 //! validation and fold as the event-log file, with (topic, partition, offset) as position.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
 
 use super::connectivity::{Connectivity, IngestContext};
 use super::dead_letter::{DeadLetters, Origin};
@@ -49,6 +49,9 @@ pub enum IngestError {
     /// librdkafka refused the client configuration.
     #[error("creating the Kafka consumer: {0}")]
     Client(#[from] KafkaError),
+    /// The ingest thread could not be started.
+    #[error("starting the ingest thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// The Kafka source, owning the fold while it runs.
@@ -236,14 +239,14 @@ impl KafkaIngest {
         &self.state.fold
     }
 
-    /// Runs until `stop` is set: discovers partitions (waiting for brokers and topics as
-    /// long as it takes), then reads and folds. Returns the fold and the counters.
-    pub fn run(mut self, stop: &AtomicBool) -> (Fold, RecordCounts) {
+    /// Runs until `stop` is cancelled: discovers partitions (waiting for brokers and topics
+    /// as long as it takes), then reads and folds. Returns the fold and the counters.
+    pub fn run(mut self, stop: &CancellationToken) -> (Fold, RecordCounts) {
         self.start(stop);
         let mut last_tick = Instant::now();
         let mut last_refresh = Instant::now();
         let mut last_snapshot = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_cancelled() {
             if self.poll_once(POLL_TIMEOUT) == Polled::Idle {
                 // A good moment to make `/admin/state` exact.
                 self.publish_status();
@@ -268,9 +271,9 @@ impl KafkaIngest {
         self.finish()
     }
 
-    /// Discovers the partitions (waiting for brokers and topics until `stop` is set),
-    /// assigns them, and publishes the first readiness.
-    pub fn start(&mut self, stop: &AtomicBool) {
+    /// Discovers the partitions (waiting for brokers and topics until `stop` is
+    /// cancelled), assigns them, and publishes the first readiness.
+    pub fn start(&mut self, stop: &CancellationToken) {
         self.discover(stop);
         self.ensure_dead_letter_topics();
         // At once, not a tick later: a replica restored from a snapshot at the topics' end
@@ -350,10 +353,10 @@ impl KafkaIngest {
 
     /// Waits for the topics, notes each partition's end offsets, and assigns them all: from
     /// the beginning, or from a restored checkpoint's positions.
-    fn discover(&mut self, stop: &AtomicBool) {
+    fn discover(&mut self, stop: &CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         let mut last_problem = String::new();
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_cancelled() {
             match self
                 .partition_counts()
                 .and_then(|counts| self.start_offsets(&counts))
@@ -664,24 +667,23 @@ fn detach<'a>(m: &'a BorrowedMessage<'_>) -> Record<'a> {
     }
 }
 
-/// Runs the Kafka source on its own thread until `stop` is set.
+/// Runs the Kafka source on its own thread until `stop` is cancelled.
 pub fn spawn(
     config: IngestConfig,
     fold: Fold,
     readiness: Arc<Readiness>,
     status: Arc<Status>,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> Result<std::thread::JoinHandle<(Fold, RecordCounts)>, IngestError> {
     spawn_ingest(KafkaIngest::new(config, fold, readiness, status)?, stop)
 }
 
-/// Runs a configured source on its own thread until `stop` is set.
+/// Runs a configured source on its own thread until `stop` is cancelled.
 pub fn spawn_ingest(
     ingest: KafkaIngest,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> Result<std::thread::JoinHandle<(Fold, RecordCounts)>, IngestError> {
     Ok(std::thread::Builder::new()
         .name("sessiond-ingest".into())
-        .spawn(move || ingest.run(&stop))
-        .map_err(|e| KafkaError::ClientCreation(e.to_string()))?)
+        .spawn(move || ingest.run(&stop))?)
 }
