@@ -9,6 +9,8 @@
 //! - **partition**: a Kafka topic partition; **stream**: the fold's number for where
 //!   records come from (a partition, or the event-log file), carried in every
 //!   **position** (stream, offset).
+//! - **source**: what reads records and folds them (the event-log file, Kafka); the
+//!   **driver** runs a source and owns readiness, status, metrics and checkpoint timing.
 //! - **fold**: the single writer that applies events to the **projection** (the active
 //!   sessions by id and by user, which the API reads). A session's **book** is the fold's
 //!   own bookkeeping of it; **pending** sessions wait for their start, **tombstones**

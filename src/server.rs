@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -10,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 use crate::api::auth::Authenticator;
 use crate::api::{self, AppState, Readiness};
 use crate::history::History;
-use crate::ingest::event_log;
+use crate::ingest::driver::{self, Driver};
+use crate::ingest::event_log::EventLogSource;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
 use crate::live::{ChangeFeed, ChangeHub};
-use crate::position::{StreamName, StreamPosition};
+use crate::position::StreamPosition;
 use crate::projection::{Fold, FoldConfig, Projection};
 use crate::snapshot::store::SnapshotStore;
 use crate::snapshot::{Checkpoint, SnapshotSettings, SnapshotWriter, writer};
@@ -132,6 +134,13 @@ pub async fn serve_with(
     handles: Handles,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    // A file that cannot be opened is refused before anything starts.
+    let source = match config.source {
+        Source::EventLog(path) => Opened::EventLog(
+            EventLogSource::open(&path).map_err(|source| ServeError::EventLog { path, source })?,
+        ),
+        Source::Kafka(ingest) => Opened::Kafka(ingest),
+    };
     let Handles {
         projection,
         readiness,
@@ -159,8 +168,8 @@ pub async fn serve_with(
     let server = tokio::spawn(server.into_future());
 
     // The fold, and who watches it.
-    let (mut fold, resume, writer) = match (&config.snapshots, &config.source) {
-        (Some(settings), Source::Kafka(ingest)) => {
+    let (mut fold, resume, writer) = match (&config.snapshots, &source) {
+        (Some(settings), Opened::Kafka(ingest)) => {
             let (fold, resume, writer) = start_from_snapshot(
                 settings,
                 &ingest.topics,
@@ -182,9 +191,19 @@ pub async fn serve_with(
     fold.observe(hub.observer());
 
     // The source.
-    match config.source {
-        Source::EventLog(path) => load_event_log(path, fold, &readiness, &status).await?,
-        Source::Kafka(ingest) => {
+    match source {
+        Opened::EventLog(event_log) => {
+            // Folded once; the thread ends at the end of the file.
+            let driver = Driver::new(
+                event_log,
+                fold,
+                Arc::clone(&readiness),
+                Arc::clone(&status),
+                Duration::MAX,
+            );
+            driver::spawn(driver, shutdown.clone()).map_err(IngestError::Thread)?;
+        }
+        Opened::Kafka(ingest) => {
             let feed = match &config.changes_topic {
                 Some(topic) => {
                     let feed = ChangeFeed::start(&ingest.kafka, topic, Arc::clone(&projection))?;
@@ -195,7 +214,7 @@ pub async fn serve_with(
                 None => None,
             };
             let mut source =
-                KafkaIngest::new(ingest, fold, Arc::clone(&readiness), Arc::clone(&status))?
+                KafkaIngest::kafka(ingest, fold, Arc::clone(&readiness), Arc::clone(&status))?
                     .resume_from(&resume);
             if let Some(feed) = &feed {
                 source = source.with_feed(Arc::clone(feed.shared()));
@@ -223,6 +242,12 @@ pub async fn serve_with(
         Ok(result) => result.map_err(ServeError::Http),
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
+}
+
+/// The source, once its configuration is checked (and a file opened).
+enum Opened {
+    EventLog(EventLogSource),
+    Kafka(IngestConfig),
 }
 
 /// Forgets the views of live streams nobody has watched for a while, until shutdown.
@@ -313,54 +338,6 @@ fn create_changes_topic(settings: &crate::kafka::KafkaSettings, topic: &str) {
             tracing::warn!(%error, topic, "could not create the change-feed topic");
         }
     });
-}
-
-/// Folds the whole file, then marks the service ready.
-async fn load_event_log(
-    path: PathBuf,
-    mut fold: Fold,
-    readiness: &Readiness,
-    status: &Status,
-) -> Result<(), ServeError> {
-    let file = path.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        let report = event_log::load_file(&file, &mut fold);
-        (fold, report)
-    })
-    .await;
-    match loaded {
-        Ok((fold, Ok(report))) => {
-            crate::telemetry::publish_fold(&fold);
-            crate::telemetry::publish_ingest(&report.counts);
-            let name = StreamName {
-                topic: path.display().to_string(),
-                partition: 0,
-            };
-            status.set_streams(vec![name.clone()]);
-            status.update(|r| {
-                r.take_fold(&fold);
-                r.positions = vec![StreamPosition {
-                    name,
-                    next_offset: i64::try_from(report.lines + 1).unwrap_or(i64::MAX),
-                }];
-                r.counts.clone_from(&report.counts);
-            });
-            tracing::info!(
-                file = %path.display(),
-                lines = report.lines,
-                applied = report.counts.applied,
-                bad = report.counts.bad_total(),
-                unknown_kinds = report.counts.unknown_kinds,
-                active_sessions = fold.projection().len(),
-                pending_sessions = fold.pending_count(),
-                "event log loaded"
-            );
-            readiness.set_ready();
-            Ok(())
-        }
-        Ok((_, Err(source))) => Err(ServeError::EventLog { path, source }),
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    }
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

@@ -388,7 +388,7 @@ fn driven_source(brokers: &str, topics: &[String], checkpoint: Option<Checkpoint
         stale_after: Duration::from_secs(10),
         metadata_refresh: Duration::from_secs(60),
     };
-    let mut source = KafkaIngest::new(config, fold, Arc::default(), Arc::default())
+    let mut source = KafkaIngest::kafka(config, fold, Arc::default(), Arc::default())
         .expect("a Kafka client")
         .resume_from(&streams);
     source.start(&tokio_util::sync::CancellationToken::new());

@@ -8,3 +8,4 @@ pub mod consumer;
 pub mod dead_letter;
 pub mod dump;
 pub mod partitions;
+pub mod reader;
