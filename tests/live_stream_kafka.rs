@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, unique_topics};
+use common::sse::SseStream;
 use common::{serve, token_with_roles};
 use prost::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -16,72 +15,6 @@ use sessiond::events::wire;
 use sessiond::kafka::produce::producer;
 
 const SECRET: &str = "stream-secret";
-
-/// An SSE event as read off the wire.
-#[derive(Debug)]
-struct SseEvent {
-    name: String,
-    id: String,
-    data: serde_json::Value,
-}
-
-struct SseClient {
-    reader: BufReader<TcpStream>,
-}
-
-impl SseClient {
-    fn connect(port: u16, auth: &str, last_event_id: Option<&str>) -> (u16, Self) {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let resume = last_event_id
-            .map(|id| format!("Last-Event-ID: {id}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "GET /sessions/active/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{auth}{resume}\r\n"
-        )
-        .unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line).unwrap();
-        let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).unwrap();
-            if header == "\r\n" {
-                break;
-            }
-        }
-        (status, Self { reader })
-    }
-
-    /// The next event, skipping comments (heartbeats) and chunk-size lines.
-    fn next(&mut self) -> SseEvent {
-        let (mut name, mut id, mut data) = (String::new(), String::new(), String::new());
-        loop {
-            let mut line = String::new();
-            self.reader
-                .read_line(&mut line)
-                .expect("an event within the read timeout");
-            let line = line.trim_end_matches(['\r', '\n']);
-            if let Some(v) = line.strip_prefix("event: ") {
-                name = v.to_owned();
-            } else if let Some(v) = line.strip_prefix("id: ") {
-                id = v.to_owned();
-            } else if let Some(v) = line.strip_prefix("data: ") {
-                data.push_str(v);
-            } else if line.is_empty() && !name.is_empty() {
-                return SseEvent {
-                    name,
-                    id,
-                    data: serde_json::from_str(&data).expect("JSON data"),
-                };
-            }
-        }
-    }
-}
 
 async fn send(producer: &FutureProducer, topic: &str, line: &str) {
     let event: wire::SessionEvent = serde_json::from_str(line).unwrap();
@@ -136,23 +69,16 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
     .unwrap();
     let token = token_with_roles(SECRET, "U-live", &["User"]);
 
-    let auth = format!("Authorization: Bearer {token}\r\n");
-    let mut client = tokio::task::spawn_blocking(move || {
-        let (status, mut client) = SseClient::connect(port, &auth, None);
-        assert_eq!(status, 200);
-        let snapshot = client.next();
-        assert_eq!(snapshot.name, "snapshot");
-        let ids: Vec<&str> = snapshot.data["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["S-before"]);
-        client
-    })
-    .await
-    .unwrap();
+    let mut client = SseStream::open(port, &token).await.expect("a stream");
+    let snapshot = within_5s(client.next()).await;
+    assert_eq!(snapshot.name, "snapshot");
+    let ids: Vec<&str> = snapshot.data["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["S-before"]);
 
     let produced = Instant::now();
     send(
@@ -161,13 +87,7 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
         &common::started("e3", "S-new", "2026-11-24T09:01:00Z", "U-live"),
     )
     .await;
-    let (upsert, client_back) = tokio::task::spawn_blocking(move || {
-        let event = client.next();
-        (event, client)
-    })
-    .await
-    .unwrap();
-    client = client_back;
+    let upsert = within_5s(client.next()).await;
     let latency = produced.elapsed();
     assert_eq!(upsert.name, "upsert");
     assert_eq!(upsert.data["id"], "S-new");
@@ -185,13 +105,8 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
         ),
     )
     .await;
-    let (remove, last_id) = tokio::task::spawn_blocking(move || {
-        let event = client.next();
-        let id = event.id.clone();
-        (event, id)
-    })
-    .await
-    .unwrap();
+    let remove = within_5s(client.next()).await;
+    let last_id = remove.id.clone();
     assert_eq!(remove.name, "remove");
     assert_eq!(remove.data, serde_json::json!({"id": "S-new"}));
     assert!(
@@ -211,17 +126,23 @@ async fn a_stream_shows_a_snapshot_then_upserts_and_removes_as_they_are_produced
         ),
     )
     .await;
-    let cookie = format!("Cookie: ss-tok={token}\r\n");
-    tokio::task::spawn_blocking(move || {
-        let (status, mut client) = SseClient::connect(port, &cookie, Some(&last_id));
-        assert_eq!(status, 200);
-        let event = client.next();
-        assert_eq!(event.name, "upsert", "{event:?}");
-        assert_eq!(event.data["callState"], "Hold");
-        let (status, _) = SseClient::connect(port, "", None);
-        assert_eq!(status, 401, "no token, no stream");
-    })
-    .await
-    .unwrap();
+    let cookie = format!("Cookie: ss-tok={token}\r\nLast-Event-ID: {last_id}\r\n");
+    let (status, client) = SseStream::connect(port, &cookie).await.expect("a response");
+    assert_eq!(status, 200);
+    let event = within_5s(client.expect("a stream").next()).await;
+    assert_eq!(event.name, "upsert", "{event:?}");
+    assert_eq!(event.data["callState"], "Hold");
+    let (status, _) = SseStream::connect(port, "").await.expect("a response");
+    assert_eq!(status, 401, "no token, no stream");
     drop(service);
+}
+
+/// The next event, failing the test after 5 s.
+async fn within_5s(
+    next: impl std::future::Future<Output = Result<common::sse::SseEvent, String>>,
+) -> common::sse::SseEvent {
+    tokio::time::timeout(Duration::from_secs(5), next)
+        .await
+        .expect("an event within 5 s")
+        .expect("an event")
 }

@@ -296,7 +296,7 @@ impl<S: Source> Driver<S> {
                         records = self.counts.records,
                         bad = self.counts.bad_total(),
                         unknown_kinds = self.counts.unknown_kinds,
-                        "caught up with the end offsets seen at start"
+                        "caught up: folded every record there was at start"
                     );
                 } else if self.readiness.stale_reason().is_some() {
                     tracing::info!("fresh again");

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod sse;
 
 use std::sync::Arc;
 
@@ -169,13 +170,13 @@ pub fn wait_until(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -
     }
 }
 
-/// An HS256 token for `user` with `roles`, valid for ten minutes.
+/// An HS256 token for `user` with `roles`, valid for an hour (long enough for a benchmark).
 pub fn token_with_roles(secret: &str, user: &str, roles: &[&str]) -> String {
     sessiond::api::auth::mint_token(&sessiond::api::auth::TokenRequest {
         secret: secret.into(),
         sub: user.into(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-        ttl: std::time::Duration::from_secs(600),
+        ttl: std::time::Duration::from_secs(3600),
         issuer: None,
         audience: None,
     })

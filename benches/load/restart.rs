@@ -19,9 +19,8 @@
 //! free page reporting), a start a few seconds after the last one pays for that twice over,
 //! which is most of the spread between runs.
 
-#[path = "../tests/common/broker.rs"]
-#[allow(dead_code)]
-mod broker;
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::{Read, Write};
@@ -32,7 +31,6 @@ use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use sessiond::api::auth::{TokenRequest, mint_token};
 use sessiond::events::Event;
 use sessiond::events::validate::validate;
 use sessiond::position::StreamName;
@@ -42,6 +40,8 @@ use sessiond::simulate::{SimConfig, SimTopic, Simulator};
 use sessiond::snapshot::Checkpoint;
 use sessiond::snapshot::checkpoint;
 use sessiond::snapshot::store::SnapshotStore;
+
+use common::broker;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -133,15 +133,7 @@ fn main() {
     // 3. Restart from it, against starting with nothing; alternating, on the same topics.
     let empty_dir = tempfile::tempdir().expect("empty snapshot dir");
     let logs_dir = tempfile::tempdir().expect("log dir");
-    let token = mint_token(&TokenRequest {
-        secret: SECRET.to_owned(),
-        sub: "bench-admin".to_owned(),
-        roles: vec!["SystemAdministrator".to_owned()],
-        ttl: Duration::from_secs(3600),
-        issuer: None,
-        audience: None,
-    })
-    .expect("token");
+    let token = common::token_with_roles(SECRET, "bench-admin", &["SystemAdministrator"]);
     let start = |dir: &Path, log: PathBuf| Start {
         binary: &binary,
         brokers: &broker.brokers,
@@ -332,7 +324,7 @@ const MILESTONES: [(&str, &str); 4] = [
     ("serving GET", "listening"),
     ("restored from snapshot", "restored"),
     ("assigned every partition", "assigned"),
-    ("caught up with the end offsets", "caught up"),
+    ("caught up: folded every record", "caught up"),
 ];
 const LISTENING: usize = 0;
 const RESTORED: usize = 1;

@@ -16,11 +16,9 @@
 //! 0.5 s) and `LIVE_STREAMS` (default 1000) set the counts. The soft limit on open files is
 //! raised as far as needed (the server inherits it).
 
-#[path = "../tests/common/broker.rs"]
-#[allow(dead_code)]
-mod broker;
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,14 +27,16 @@ use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sessiond::api::auth::{TokenRequest, mint_token};
 use sessiond::events::wire;
 use sessiond::ingest::kafka::consumer::CONSUMER_DEFAULTS;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
+
+use common::broker;
+use common::sse::{SseEvent, SseStream};
 
 /// The HS256 secret the service verifies and the bench signs with.
 const SECRET: &str = "live-bench-secret";
@@ -564,17 +564,9 @@ async fn send_all(producer: &FutureProducer, topic: &str, lines: &[String]) {
     }
 }
 
-/// A token with role `User` for `user`, valid for an hour.
+/// A token with role `User` for `user`.
 fn token(user: &str) -> String {
-    mint_token(&TokenRequest {
-        secret: SECRET.into(),
-        sub: user.into(),
-        roles: vec!["User".into()],
-        ttl: Duration::from_secs(3600),
-        issuer: None,
-        audience: None,
-    })
-    .expect("token")
+    common::token_with_roles(SECRET, user, &["User"])
 }
 
 /// `sessiond serve` on a free port, killed when dropped.
@@ -656,142 +648,6 @@ async fn ready_status(port: u16) -> Option<u16> {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.ok()?;
     response.split(' ').nth(1)?.parse().ok()
-}
-
-/// An SSE event as read off the wire, with when its last byte arrived.
-#[derive(Debug)]
-struct SseEvent {
-    name: String,
-    data: serde_json::Value,
-    at: Instant,
-}
-
-/// A client of `/sessions/active/stream` over one HTTP/1.1 connection (chunked body).
-struct SseStream {
-    reader: BufReader<TcpStream>,
-    chunked: bool,
-    /// Body text not yet split into events.
-    text: String,
-    events: VecDeque<SseEvent>,
-}
-
-impl SseStream {
-    /// Connects with a bearer token and reads the response head (status 200 expected).
-    async fn open(port: u16, token: &str) -> Result<Self, String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let request = format!(
-            "GET /sessions/active/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        let mut reader = BufReader::new(stream);
-        let mut status = String::new();
-        reader
-            .read_line(&mut status)
-            .await
-            .map_err(|e| format!("status line: {e}"))?;
-        if status.split(' ').nth(1) != Some("200") {
-            return Err(format!("status {status:?}"));
-        }
-        let mut chunked = false;
-        loop {
-            let mut header = String::new();
-            if reader
-                .read_line(&mut header)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("connection closed in the headers".into());
-            }
-            if header == "\r\n" {
-                break;
-            }
-            let header = header.to_ascii_lowercase();
-            chunked |= header.starts_with("transfer-encoding:") && header.contains("chunked");
-        }
-        Ok(Self {
-            reader,
-            chunked,
-            text: String::new(),
-            events: VecDeque::new(),
-        })
-    }
-
-    /// The next event (comments such as heartbeats are skipped).
-    async fn next(&mut self) -> Result<SseEvent, String> {
-        loop {
-            if let Some(event) = self.events.pop_front() {
-                return Ok(event);
-            }
-            self.read_body().await?;
-            let at = Instant::now();
-            while let Some(end) = self.text.find("\n\n") {
-                let block: String = self.text.drain(..end + 2).collect();
-                let (mut name, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim_start().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
-                }
-                if !name.is_empty() {
-                    let data = serde_json::from_str(&data)
-                        .map_err(|e| format!("event data is not JSON ({e}): {data}"))?;
-                    self.events.push_back(SseEvent { name, data, at });
-                }
-            }
-        }
-    }
-
-    /// Appends the next piece of the body (one chunk) to `text`.
-    async fn read_body(&mut self) -> Result<(), String> {
-        let closed = || "the stream ended".to_owned();
-        if !self.chunked {
-            let mut buf = [0u8; 8192];
-            let n = self
-                .reader
-                .read(&mut buf)
-                .await
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err(closed());
-            }
-            self.text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            return Ok(());
-        }
-        let mut size = String::new();
-        if self
-            .reader
-            .read_line(&mut size)
-            .await
-            .map_err(|e| e.to_string())?
-            == 0
-        {
-            return Err(closed());
-        }
-        let size = size.trim_end();
-        let size = size.split(';').next().unwrap_or_default();
-        let size =
-            usize::from_str_radix(size, 16).map_err(|e| format!("chunk size {size:?}: {e}"))?;
-        if size == 0 {
-            return Err(closed());
-        }
-        let mut chunk = vec![0; size + 2];
-        self.reader
-            .read_exact(&mut chunk)
-            .await
-            .map_err(|e| e.to_string())?;
-        chunk.truncate(size);
-        self.text.push_str(&String::from_utf8_lossy(&chunk));
-        Ok(())
-    }
 }
 
 /// p50, p90, p99 and max of some durations.
