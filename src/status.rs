@@ -61,6 +61,9 @@ pub struct Status {
     live: AtomicBool,
     /// How many views have been asked for; the source answers the newest.
     views_requested: AtomicU64,
+    /// How many of them the newest answer covers (as in `views`, without its lock: the
+    /// source asks between every two records).
+    views_answered: AtomicU64,
     /// The newest answer: (requests it answers, the view).
     views: watch::Sender<(u64, Option<Arc<StateView>>)>,
 }
@@ -72,6 +75,7 @@ impl Default for Status {
             report: Mutex::default(),
             live: AtomicBool::new(false),
             views_requested: AtomicU64::new(0),
+            views_answered: AtomicU64::new(0),
             views: watch::Sender::new((0, None)),
         }
     }
@@ -118,7 +122,7 @@ impl Status {
     /// Whether someone waits for a view the source has not given yet; cheap enough to
     /// ask between records.
     pub fn view_requested(&self) -> bool {
-        self.views_requested.load(Ordering::Acquire) > self.views.borrow().0
+        self.views_requested.load(Ordering::Acquire) > self.views_answered.load(Ordering::Acquire)
     }
 
     /// Answers every request so far with the current report and `projection`'s sessions:
@@ -130,6 +134,7 @@ impl Status {
             sessions: projection.all_unordered(),
         };
         self.views.send_replace((requested, Some(Arc::new(view))));
+        self.views_answered.store(requested, Ordering::Release);
     }
 
     /// The report and the sessions at one point of the fold: asked of the running source

@@ -12,9 +12,10 @@ use rdkafka::message::{BorrowedHeaders, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::dead_letter::{DeadLetters, Origin};
-use super::partitions::{Admit, PartitionTable};
+use super::partitions::{Admit, PartitionTable, StartAt};
 use super::reader::KafkaReader;
 use crate::events::decode::decode_record;
+use crate::events::validate::BadRecord;
 use crate::ingest::driver::{self, Driver, Polled, Progress, Source};
 use crate::kafka::{KafkaSettings, admin};
 use crate::position::StreamPosition;
@@ -106,7 +107,7 @@ impl KafkaSource {
                     let starts = self.partitions.lay_out(watermarks);
                     let resumed = starts
                         .iter()
-                        .filter(|(_, _, s)| matches!(s, super::partitions::StartAt::Offset(_)))
+                        .filter(|(_, _, s)| matches!(s, StartAt::Offset(_)))
                         .count();
                     tracing::info!(
                         topics = ?self.config.topics,
@@ -162,27 +163,8 @@ impl KafkaSource {
         }
     }
 
-    /// Reads a partition again from `to`, as the partition table asked.
-    fn rewind(&mut self, topic: &str, partition: i32, to: i64) {
-        tracing::info!(
-            topic,
-            partition,
-            to,
-            "the broker skipped past a resumed partition's saved position; reading it again from further back"
-        );
-        if let Err(error) = self.reader.seek(topic, partition, to) {
-            tracing::warn!(%error, topic, partition, "could not rewind; will try again");
-            self.partitions.rewind_failed(topic, partition);
-        }
-    }
-
     /// Dead-letters a bad record (when dead letters are on).
-    fn dead_letter(
-        &self,
-        record: &Record<'_>,
-        reason: &crate::events::validate::BadRecord,
-        counts: &mut RecordCounts,
-    ) {
+    fn dead_letter(&self, record: &Record<'_>, reason: &BadRecord, counts: &mut RecordCounts) {
         tracing::warn!(
             topic = record.topic,
             partition = record.partition,
@@ -202,16 +184,6 @@ impl KafkaSource {
     }
 }
 
-/// What the source does with a record.
-enum Handled {
-    /// Counted, and folded or dead-lettered.
-    Taken,
-    /// Dropped before the fold: read before.
-    Dropped,
-    /// Dropped; the partition is to be read again from this offset.
-    Rewind(i64),
-}
-
 impl Source for KafkaSource {
     fn start(&mut self, stop: &CancellationToken, waiting: &dyn Fn(String)) {
         self.discover(stop, waiting);
@@ -219,7 +191,7 @@ impl Source for KafkaSource {
     }
 
     fn step(&mut self, fold: &mut Fold, counts: &mut RecordCounts, timeout: Duration) -> Polled {
-        let rewind = match self.reader.poll(timeout) {
+        match self.reader.poll(timeout) {
             Some(Ok(message)) => {
                 let record = Record {
                     topic: message.topic(),
@@ -229,35 +201,37 @@ impl Source for KafkaSource {
                     payload: message.payload(),
                     headers: message.headers(),
                 };
-                let handled =
-                    match self
-                        .partitions
-                        .admit(record.topic, record.partition, record.offset)
-                    {
-                        Admit::Apply(position) => {
-                            let decoded =
-                                decode_record(record.payload.unwrap_or_default(), record.key);
-                            if let Err(NotFolded::Bad(reason)) =
-                                fold_record(fold, counts, position, decoded)
-                            {
-                                self.dead_letter(&record, &reason, counts);
-                            }
-                            Handled::Taken
+                match self
+                    .partitions
+                    .admit(record.topic, record.partition, record.offset)
+                {
+                    Admit::Apply(position) => {
+                        let decoded = decode_record(record.payload.unwrap_or_default(), record.key);
+                        if let Err(NotFolded::Bad(reason)) =
+                            fold_record(fold, counts, position, decoded)
+                        {
+                            self.dead_letter(&record, &reason, counts);
                         }
-                        Admit::Reread => {
-                            counts.reread += 1;
-                            Handled::Dropped
-                        }
-                        Admit::Rewind(to) => Handled::Rewind(to),
-                        Admit::Unknown => {
-                            counts.records += 1;
-                            Handled::Taken
-                        }
-                    };
-                match handled {
-                    Handled::Taken => return Polled::Record,
-                    Handled::Dropped => return Polled::Dropped,
-                    Handled::Rewind(to) => (record.topic.to_owned(), record.partition, to),
+                        Polled::Record
+                    }
+                    Admit::Reread => {
+                        counts.reread += 1;
+                        Polled::Dropped
+                    }
+                    Admit::Rewind(to) => {
+                        rewind(
+                            &self.reader,
+                            &mut self.partitions,
+                            record.topic,
+                            record.partition,
+                            to,
+                        );
+                        Polled::Dropped
+                    }
+                    Admit::Unknown => {
+                        counts.records += 1;
+                        Polled::Record
+                    }
                 }
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {
@@ -266,17 +240,14 @@ impl Source for KafkaSource {
                 for (topic, partition, next) in self.reader.positions() {
                     self.partitions.sync_position(&topic, partition, next);
                 }
-                return Polled::PartitionEnd;
+                Polled::PartitionEnd
             }
             Some(Err(error)) => {
                 tracing::debug!(%error, "consumer error");
-                return Polled::Error;
+                Polled::Error
             }
-            None => return Polled::Idle,
-        };
-        let (topic, partition, to) = rewind;
-        self.rewind(&topic, partition, to);
-        Polled::Dropped
+            None => Polled::Idle,
+        }
     }
 
     fn positions(&self) -> Vec<StreamPosition> {
@@ -334,7 +305,7 @@ impl Source for KafkaSource {
             .into_iter()
             .map(|(topic, partition)| {
                 tracing::info!(%topic, partition, "assigned a new partition");
-                (topic, partition, super::partitions::StartAt::Beginning)
+                (topic, partition, StartAt::Beginning)
             })
             .collect();
         if let Err(error) = self.reader.add(&added) {
@@ -358,6 +329,26 @@ impl Source for KafkaSource {
         if let Some(dead_letters) = &self.dead_letters {
             dead_letters.flush(Duration::from_secs(10));
         }
+    }
+}
+
+/// Reads a partition again from `to`, as the partition table asked.
+fn rewind(
+    reader: &KafkaReader,
+    partitions: &mut PartitionTable,
+    topic: &str,
+    partition: i32,
+    to: i64,
+) {
+    tracing::info!(
+        topic,
+        partition,
+        to,
+        "the broker skipped past a resumed partition's saved position; reading it again from further back"
+    );
+    if let Err(error) = reader.seek(topic, partition, to) {
+        tracing::warn!(%error, topic, partition, "could not rewind; will try again");
+        partitions.rewind_failed(topic, partition);
     }
 }
 
