@@ -315,9 +315,11 @@ fn java() -> Command {
 }
 
 /// A small heap (the machine has two cores and the tests run brokers in parallel), a fast
-/// start (C1 only, which is plenty for tests), no JMX or GC log.
+/// start (C1 only, which is plenty for tests; the class-data archive scripts/install-kafka
+/// makes, if there is one), no JMX or GC log. scripts/install-kafka makes its archive with
+/// the same options.
 fn jvm_options(home: &Path) -> Vec<String> {
-    vec![
+    let mut options: Vec<String> = vec![
         "-Xms32m".into(),
         "-Xmx256m".into(),
         "-XX:+UseSerialGC".into(),
@@ -327,7 +329,12 @@ fn jvm_options(home: &Path) -> Vec<String> {
             "-Dlog4j2.configurationFile={}",
             home.join("log4j2.properties").display()
         ),
-    ]
+    ];
+    let archive = home.join("kafka.jsa");
+    if archive.exists() {
+        options.push(format!("-XX:SharedArchiveFile={}", archive.display()));
+    }
+    options
 }
 
 /// One node that is both broker and controller, with a static voter set (so a formatted
