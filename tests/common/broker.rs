@@ -26,7 +26,7 @@ const START_LIMIT: Duration = Duration::from_secs(90);
 /// A running broker; stopped when dropped (if this test started it).
 pub struct Broker {
     pub brokers: String,
-    child: Option<Child>,
+    child: Option<TiedChild>,
     port: u16,
     kind: Kind,
 }
@@ -141,7 +141,7 @@ impl Broker {
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
-        let child = command
+        command
             .args([
                 "broker",
                 "--listener-url",
@@ -153,8 +153,8 @@ impl Broker {
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .stderr(Stdio::null());
+        let child = spawn_tied(command)
             .unwrap_or_else(|e| panic!("starting tansu ({}): {e}", tansu_binary().display()));
         self.child = Some(child);
         wait_for_port(self.port);
@@ -186,7 +186,8 @@ impl Broker {
                 .expect("opening kafka.log");
             let from = log.metadata().map(|m| m.len()).unwrap_or(0);
             let started = Instant::now();
-            let mut child = java()
+            let mut command = java();
+            command
                 .args(jvm_options(&home))
                 .arg("-cp")
                 .arg(home.join("libs/*"))
@@ -195,10 +196,10 @@ impl Broker {
                 .current_dir(&*dir)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("kafka.log"))
-                .stderr(log)
-                .spawn()
+                .stderr(log);
+            let mut child = spawn_tied(command)
                 .unwrap_or_else(|e| panic!("starting java for Apache Kafka: {e}"));
-            match wait_for_kafka(&mut child, &log_path, from, started) {
+            match wait_for_kafka(&mut child.process, &log_path, from, started) {
                 Ok(()) => {
                     if std::env::var_os("SESSIOND_KAFKA_VERBOSE").is_some() {
                         eprintln!(
@@ -211,8 +212,8 @@ impl Broker {
                     return;
                 }
                 Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    let _ = child.process.kill();
+                    let _ = child.process.wait();
                     let tail = log_tail(&log_path, from);
                     // Another process took the controller port between free_port() and the
                     // bind: pick another (it is in no stored state with static voters).
@@ -235,8 +236,8 @@ impl Broker {
     /// Kills the broker process (as a crash would).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = child.process.kill();
+            let _ = child.process.wait();
         }
     }
 
@@ -272,6 +273,45 @@ impl Drop for Broker {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// A broker process, and what keeps alive the thread that started it.
+struct TiedChild {
+    process: Child,
+    _keeper: std::sync::mpsc::Sender<()>,
+}
+
+/// Spawns `command` with `PR_SET_PDEATHSIG = SIGKILL` from a thread that lives until the
+/// returned child is dropped, so the broker dies with the test process even when that is
+/// killed (the kernel sends the signal when the *thread* that forked exits, hence the
+/// thread).
+fn spawn_tied(mut command: Command) -> std::io::Result<TiedChild> {
+    use std::os::unix::process::CommandExt;
+    let (keeper, kept) = std::sync::mpsc::channel::<()>();
+    let (give, take) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let spawned = command.spawn();
+        let ok = spawned.is_ok();
+        let _ = give.send(spawned);
+        if ok {
+            // Returns when the sender is dropped, i.e. with the child.
+            let _ = kept.recv();
+        }
+    });
+    let process = take.recv().expect("the spawning thread answers")?;
+    Ok(TiedChild {
+        process,
+        _keeper: keeper,
+    })
 }
 
 /// Topic names no other test uses, so tests can share a `KAFKA_BROKERS` broker.
