@@ -164,8 +164,8 @@ impl Broker {
         let port = self.port;
         let Kind::Kafka {
             dir,
+            owned,
             controller_port,
-            ..
         } = &mut self.kind
         else {
             unreachable!()
@@ -214,16 +214,17 @@ impl Broker {
                 Err(why) => {
                     let _ = child.process.kill();
                     let _ = child.process.wait();
-                    let tail = log_tail(&log_path, from);
                     // Another process took the controller port between free_port() and the
                     // bind: pick another (it is in no stored state with static voters).
-                    if attempt < 3 && tail.contains("Address already in use") {
-                        let in_use = format!("127.0.0.1:{controller_port}");
-                        if tail.contains(&in_use) {
-                            *controller_port = free_port();
-                            continue;
-                        }
+                    let run = read_from(&log_path, from);
+                    let taken = format!("failed to bind to 127.0.0.1:{controller_port}");
+                    if attempt < 3 && run.contains(&taken) {
+                        *controller_port = free_port();
+                        continue;
                     }
+                    // Kept for its log.
+                    *owned = false;
+                    let tail = log_tail(&log_path, from);
                     panic!(
                         "Apache Kafka {KAFKA_VERSION} on 127.0.0.1:{port} {why} (log: {})\n--- last lines of kafka.log ---\n{tail}",
                         log_path.display()
