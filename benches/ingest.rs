@@ -1,6 +1,7 @@
-//! Ingest throughput through a real broker (tansu, or `KAFKA_BROKERS`): records per second
-//! consumed and folded by sessiond's Kafka source, against a bare rdkafka consumer reading
-//! the same topics from the same broker in the same run (target: ratio at least 0.9).
+//! Ingest throughput through a real broker (the tests' Apache Kafka, or `KAFKA_BROKERS`):
+//! records per second consumed and folded by sessiond's Kafka source, against a bare
+//! rdkafka consumer reading the same topics from the same broker in the same run (target:
+//! ratio at least 0.9).
 //!
 //! `cargo bench --bench ingest` (scripts/bench runs it); `INGEST_RECORDS` sets the count.
 

@@ -1,5 +1,5 @@
-//! The real binary against tansu: the broker stopped for 10 s and restarted (sqlite
-//! storage keeps its data) while sessiond runs. Reads never fail, readiness reports the
+//! The real binary against the test broker: the broker killed for 10 s and restarted (its
+//! data directory kept) while sessiond runs. Reads never fail, readiness reports the
 //! outage, and after recovery the projection equals a fresh replay.
 
 mod common;

@@ -1,10 +1,10 @@
-//! The live dashboard in a real browser against the real binary: tansu, `sessiond serve
+//! The live dashboard in a real browser against the real binary: Kafka, `sessiond serve
 //! --brokers`, and Debian's headless Chromium driven by playwright-core
 //! (`tests/browser/dashboard.mjs`). The page signs in from `#token=…`, goes live on the
 //! stream's first snapshot, and shows a session started afterwards; the test keeps a
 //! full-page screenshot at `$CARGO_TARGET_DIR/dashboard-screenshot.png`.
 //!
-//! Needs tansu (or `KAFKA_BROKERS`), Node.js, `/usr/bin/chromium` and
+//! Needs Apache Kafka's jars (or `KAFKA_BROKERS`), Node.js, `/usr/bin/chromium` and
 //! `npm ci --prefix tests/browser` (`scripts/setup-test-deps` installs them all); fails,
 //! never skips, without them.
 

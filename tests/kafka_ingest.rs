@@ -1,4 +1,4 @@
-//! The Kafka source against a real Kafka-protocol broker (tansu, or `KAFKA_BROKERS`).
+//! The Kafka source against a real broker (Apache Kafka, or `KAFKA_BROKERS`).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The live stream end to end: the binary reading tansu, a client on
+//! The live stream end to end: the binary reading Apache Kafka, a client on
 //! `/sessions/active/stream` over plain HTTP. A snapshot first; an `upsert` for a session
 //! produced afterwards, within a second; a `remove` when it ends; the cookie works too.
 

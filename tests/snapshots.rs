@@ -1,4 +1,4 @@
-//! Durable restarts against tansu: a replica killed with SIGKILL in the middle of a
+//! Durable restarts against Apache Kafka: a replica killed with SIGKILL in the middle of a
 //! simulated stream restarts from its last snapshot, resumes every partition from the
 //! saved positions, and ends up equal to a replay from the beginning, with nothing applied
 //! twice. A corrupted newest snapshot is reported and the previous one is used.

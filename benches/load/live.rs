@@ -1,11 +1,12 @@
-//! The live stream (`GET /sessions/active/stream`) of the release binary reading tansu:
+//! The live stream (`GET /sessions/active/stream`) of the release binary reading the test
+//! broker (Apache Kafka, or tansu with `SESSIOND_TEST_BROKER=tansu`):
 //!
 //! - **freshness**: from producing an event (just before `send`, producer with
 //!   `linger.ms=0`) to its SSE `upsert`/`remove` arriving at a client, one event at a time,
 //!   each after a random pause of up to 25 ms (10 warm-up events not counted): p50, p90,
 //!   p99 and max (target: p99 under 50 ms), with sessiond's consumer settings and, side by
 //!   side in the same run, with librdkafka's default `fetch.wait.max.ms=500`; with the
-//!   producer's acknowledgement time and the idle CPU of sessiond and tansu for each;
+//!   producer's acknowledgement time and the idle CPU of sessiond and the broker for each;
 //! - **1,000 concurrent streams** on one instance, one per user (1,000 distinct users, so
 //!   each stream also has its own per-user view in the hub): the server's RSS per stream,
 //!   then one event per user, and whether every stream received its own `upsert`.
@@ -51,7 +52,7 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each event is produced after a random pause up to this long since the previous one
 /// arrived, so events land anywhere in the consumer's fetch cycle, not always at its start.
 const PAUSE: Duration = Duration::from_millis(25);
-/// How long the idle CPU of sessiond and tansu is sampled for.
+/// How long the idle CPU of sessiond and the broker is sampled for.
 const IDLE_SAMPLE: Duration = Duration::from_secs(5);
 
 /// Runs both measurements, prints the summary and saves it.
@@ -71,7 +72,7 @@ fn main() {
     let mut summary = String::new();
     let _ = writeln!(
         summary,
-        "live stream, release binary reading tansu ({}), one instance, {PARTITIONS} partitions per topic:",
+        "live stream, release binary reading the test broker ({}), one instance, {PARTITIONS} partitions per topic:",
         bench.broker.brokers
     );
     let _ = writeln!(
@@ -110,7 +111,7 @@ fn main() {
         let _ = writeln!(summary, "    {:44} {}", variant.label, result.line());
         let _ = writeln!(
             summary,
-            "    {:44}   producer ack {}; idle CPU: sessiond {:.1}%, tansu {:.1}%",
+            "    {:44}   producer ack {}; idle CPU: sessiond {:.1}%, broker {:.1}%",
             "",
             result.ack.short(),
             result.idle_cpu.0,
@@ -184,7 +185,7 @@ struct Freshness {
     latency: Percentiles,
     /// Just before `send` to the producer's delivery report.
     ack: Percentiles,
-    /// (sessiond, tansu) CPU in percent of one core while nothing is produced.
+    /// (sessiond, broker) CPU in percent of one core while nothing is produced.
     idle_cpu: (f64, f64),
 }
 
@@ -764,7 +765,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-/// The pid of this process's child named `name` (tansu, started by the broker helper).
+/// The pid of this process's child named `name` (the broker, started by the broker helper).
 fn child_named(name: &str) -> Option<u32> {
     let tasks = std::fs::read_dir("/proc/self/task").ok()?;
     tasks
@@ -780,13 +781,14 @@ fn child_named(name: &str) -> Option<u32> {
         })
 }
 
-/// CPU use (percent of one core) of sessiond and of tansu while nothing is produced.
+/// CPU use (percent of one core) of sessiond and of the broker (Apache Kafka's JVM or
+/// tansu) while nothing is produced.
 async fn idle_cpu(sessiond: u32) -> (f64, f64) {
-    let tansu = child_named("tansu");
+    let broker = child_named("java").or_else(|| child_named("tansu"));
     let ticks = |pid: Option<u32>| pid.and_then(cpu_ticks).unwrap_or(0);
-    let before = (ticks(Some(sessiond)), ticks(tansu));
+    let before = (ticks(Some(sessiond)), ticks(broker));
     tokio::time::sleep(IDLE_SAMPLE).await;
-    let after = (ticks(Some(sessiond)), ticks(tansu));
+    let after = (ticks(Some(sessiond)), ticks(broker));
     // SAFETY: sysconf only reads a configuration value.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let percent = |a: u64, b: u64| (b - a) as f64 / hz / IDLE_SAMPLE.as_secs_f64() * 100.0;

@@ -1,85 +1,147 @@
-//! Brokers for the Kafka tests: tansu started on a free port with in-memory storage (or
-//! sqlite storage when a test restarts it), or the broker named by `KAFKA_BROKERS`.
+//! Brokers for the Kafka tests: Apache Kafka (one KRaft node, broker and controller in one
+//! JVM, started from the jars that scripts/install-kafka puts in the tool cache) on free
+//! ports in a temporary directory, or the broker named by `KAFKA_BROKERS`.
+//! `SESSIOND_TEST_BROKER=tansu` starts tansu instead (in-memory storage, or sqlite when a
+//! test restarts it), for comparison.
 //!
 //! A test that cannot get a broker fails: it never passes by skipping.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sessiond::kafka::KafkaSettings;
 use sessiond::kafka::admin::ensure_topics;
 
+/// The Apache Kafka version scripts/install-kafka installs.
+pub const KAFKA_VERSION: &str = "4.1.2";
+
+/// How long a broker may take to start before the test fails (two cores, tests in
+/// parallel, a JVM each).
+const START_LIMIT: Duration = Duration::from_secs(90);
+
 /// A running broker; stopped when dropped (if this test started it).
 pub struct Broker {
     pub brokers: String,
-    child: Option<Child>,
+    child: Option<TiedChild>,
     port: u16,
-    storage: Option<String>,
-    dir: Option<PathBuf>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// `KAFKA_BROKERS`: not ours to stop.
+    External,
+    Tansu {
+        storage: String,
+        dir: Option<PathBuf>,
+    },
+    Kafka {
+        /// Holds `server.properties`, `kafka.log` and (in `data/`) the log and metadata.
+        dir: PathBuf,
+        /// Removed on drop (not a directory the test gave us).
+        owned: bool,
+        controller_port: u16,
+    },
 }
 
 impl Broker {
-    /// A broker with in-memory storage (or `KAFKA_BROKERS`).
+    /// A fresh broker (or `KAFKA_BROKERS`).
     pub fn start() -> Self {
         if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
             return Self {
                 brokers,
                 child: None,
                 port: 0,
-                storage: None,
-                dir: None,
+                kind: Kind::External,
             };
         }
-        Self::tansu(free_port(), "memory://tansu/".to_owned())
+        Self::fresh(free_port())
     }
 
-    /// A tansu broker whose data survives [`Broker::restart`] (sqlite storage).
-    pub fn start_durable(dir: &std::path::Path) -> Self {
+    /// A broker whose data, kept under `dir`, survives [`Broker::restart`].
+    pub fn start_durable(dir: &Path) -> Self {
         assert!(
             std::env::var("KAFKA_BROKERS").is_err(),
-            "this test stops and restarts its broker, so it needs tansu, not KAFKA_BROKERS"
+            "this test stops and restarts its broker, so it cannot use KAFKA_BROKERS"
         );
-        // tansu reads `sqlite://NAME` relative to its working directory.
-        let mut broker = Self {
-            brokers: String::new(),
-            child: None,
-            port: free_port(),
-            storage: Some("sqlite://tansu.db".to_owned()),
-            dir: Some(dir.to_path_buf()),
+        let port = free_port();
+        let kind = if use_tansu() {
+            // tansu reads `sqlite://NAME` relative to its working directory.
+            Kind::Tansu {
+                storage: "sqlite://tansu.db".to_owned(),
+                dir: Some(dir.to_path_buf()),
+            }
+        } else {
+            let dir = dir.join("kafka");
+            prepare_kafka_dir(&dir);
+            Kind::Kafka {
+                dir,
+                owned: false,
+                controller_port: free_port(),
+            }
         };
-        broker.brokers = format!("127.0.0.1:{}", broker.port);
-        broker.spawn();
-        broker
+        Self::launch(port, kind)
     }
 
-    /// A tansu broker with in-memory storage on `port` (for a test that starts its client
-    /// before its broker).
+    /// A fresh broker on `port` (for a test that starts its client before its broker).
     pub fn start_on(port: u16) -> Self {
-        Self::tansu(port, "memory://tansu/".to_owned())
+        Self::fresh(port)
     }
 
-    fn tansu(port: u16, storage: String) -> Self {
+    fn fresh(port: u16) -> Self {
+        let kind = if use_tansu() {
+            Kind::Tansu {
+                storage: "memory://tansu/".to_owned(),
+                dir: None,
+            }
+        } else {
+            let dir = tempfile::Builder::new()
+                .prefix("sessiond-kafka-")
+                .tempdir()
+                .expect("a temporary directory")
+                .keep();
+            prepare_kafka_dir(&dir);
+            Kind::Kafka {
+                dir,
+                owned: true,
+                controller_port: free_port(),
+            }
+        };
+        Self::launch(port, kind)
+    }
+
+    fn launch(port: u16, kind: Kind) -> Self {
         let mut broker = Self {
             brokers: format!("127.0.0.1:{port}"),
             child: None,
             port,
-            storage: Some(storage),
-            dir: None,
+            kind,
         };
         broker.spawn();
         broker
     }
 
     fn spawn(&mut self) {
-        let storage = self.storage.clone().expect("a tansu broker");
+        match &self.kind {
+            Kind::External => panic!("KAFKA_BROKERS names a broker this test cannot start"),
+            Kind::Tansu { .. } => self.spawn_tansu(),
+            Kind::Kafka { .. } => self.spawn_kafka(),
+        }
+    }
+
+    fn spawn_tansu(&mut self) {
+        let Kind::Tansu { storage, dir } = &self.kind else {
+            unreachable!()
+        };
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let mut command = Command::new(tansu_binary());
-        if let Some(dir) = &self.dir {
+        if let Some(dir) = dir {
             command.current_dir(dir);
         }
-        let child = command
+        command
             .args([
                 "broker",
                 "--listener-url",
@@ -87,22 +149,96 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
                 "--storage-engine",
-                &storage,
+                storage,
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .stderr(Stdio::null());
+        let child = spawn_tied(command)
             .unwrap_or_else(|e| panic!("starting tansu ({}): {e}", tansu_binary().display()));
         self.child = Some(child);
         wait_for_port(self.port);
     }
 
+    fn spawn_kafka(&mut self) {
+        let port = self.port;
+        let Kind::Kafka {
+            dir,
+            owned,
+            controller_port,
+        } = &mut self.kind
+        else {
+            unreachable!()
+        };
+        let home = kafka_home();
+        let log_path = dir.join("kafka.log");
+        for attempt in 1.. {
+            std::fs::write(
+                dir.join("server.properties"),
+                server_properties(port, *controller_port, &dir.join("data")),
+            )
+            .expect("writing server.properties");
+            // Appends, so a restart keeps the earlier runs' lines; `from` is where this one's begin.
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .expect("opening kafka.log");
+            let from = log.metadata().map(|m| m.len()).unwrap_or(0);
+            let started = Instant::now();
+            let mut command = java();
+            command
+                .args(jvm_options(&home))
+                .arg("-cp")
+                .arg(home.join("libs/*"))
+                .arg("kafka.Kafka")
+                .arg(dir.join("server.properties"))
+                .current_dir(&*dir)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("kafka.log"))
+                .stderr(log);
+            let mut child = spawn_tied(command)
+                .unwrap_or_else(|e| panic!("starting java for Apache Kafka: {e}"));
+            match wait_for_kafka(&mut child.process, &log_path, from, started) {
+                Ok(()) => {
+                    if std::env::var_os("SESSIOND_KAFKA_VERBOSE").is_some() {
+                        eprintln!(
+                            "Apache Kafka {KAFKA_VERSION} on 127.0.0.1:{port} started in {:?} ({})",
+                            started.elapsed(),
+                            dir.display()
+                        );
+                    }
+                    self.child = Some(child);
+                    return;
+                }
+                Err(why) => {
+                    let _ = child.process.kill();
+                    let _ = child.process.wait();
+                    // Another process took the controller port between free_port() and the
+                    // bind: pick another (it is in no stored state with static voters).
+                    let run = read_from(&log_path, from);
+                    let taken = format!("failed to bind to 127.0.0.1:{controller_port}");
+                    if attempt < 3 && run.contains(&taken) {
+                        *controller_port = free_port();
+                        continue;
+                    }
+                    // Kept for its log.
+                    *owned = false;
+                    let tail = log_tail(&log_path, from);
+                    panic!(
+                        "Apache Kafka {KAFKA_VERSION} on 127.0.0.1:{port} {why} (log: {})\n--- last lines of kafka.log ---\n{tail}",
+                        log_path.display()
+                    );
+                }
+            }
+        }
+    }
+
     /// Kills the broker process (as a crash would).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = child.process.kill();
+            let _ = child.process.wait();
         }
     }
 
@@ -131,13 +267,253 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
+        if let Kind::Kafka {
+            dir, owned: true, ..
+        } = &self.kind
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A broker process, and what keeps alive the thread that started it.
+struct TiedChild {
+    process: Child,
+    _keeper: std::sync::mpsc::Sender<()>,
+}
+
+/// Spawns `command` with `PR_SET_PDEATHSIG = SIGKILL` from a thread that lives until the
+/// returned child is dropped, so the broker dies with the test process even when that is
+/// killed (the kernel sends the signal when the *thread* that forked exits, hence the
+/// thread).
+fn spawn_tied(mut command: Command) -> std::io::Result<TiedChild> {
+    use std::os::unix::process::CommandExt;
+    let (keeper, kept) = std::sync::mpsc::channel::<()>();
+    let (give, take) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let spawned = command.spawn();
+        let ok = spawned.is_ok();
+        let _ = give.send(spawned);
+        if ok {
+            // Returns when the sender is dropped, i.e. with the child.
+            let _ = kept.recv();
+        }
+    });
+    let process = take.recv().expect("the spawning thread answers")?;
+    Ok(TiedChild {
+        process,
+        _keeper: keeper,
+    })
 }
 
 /// Topic names no other test uses, so tests can share a `KAFKA_BROKERS` broker.
 pub fn unique_topics(test: &str) -> (String, String) {
     let n = std::process::id();
     (format!("{test}-{n}.calls"), format!("{test}-{n}.members"))
+}
+
+fn use_tansu() -> bool {
+    match std::env::var("SESSIOND_TEST_BROKER").as_deref() {
+        Err(_) | Ok("") | Ok("kafka") => false,
+        Ok("tansu") => true,
+        Ok(other) => panic!("SESSIOND_TEST_BROKER={other}: expected kafka or tansu"),
+    }
+}
+
+/// Where scripts/install-kafka put the jars: `SESSIOND_KAFKA_HOME`, else the tool cache.
+pub fn kafka_home() -> PathBuf {
+    let home = std::env::var_os("SESSIOND_KAFKA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/sessiond/kafka")
+                .join(KAFKA_VERSION)
+        });
+    assert!(
+        home.join("installed").exists(),
+        "Apache Kafka {KAFKA_VERSION} is not installed in {}: run scripts/install-kafka \
+         (scripts/test does), or set KAFKA_BROKERS",
+        home.display()
+    );
+    home
+}
+
+fn java() -> Command {
+    let java = std::env::var_os("JAVA_HOME")
+        .map(|home| PathBuf::from(home).join("bin/java"))
+        .filter(|java| java.exists())
+        .unwrap_or_else(|| PathBuf::from("java"));
+    Command::new(java)
+}
+
+/// A small heap (the machine has two cores and the tests run brokers in parallel), a fast
+/// start (C1 only, which is plenty for tests; the class-data archive scripts/install-kafka
+/// makes, if there is one), no JMX or GC log. scripts/install-kafka makes its archive with
+/// the same options.
+fn jvm_options(home: &Path) -> Vec<String> {
+    let mut options: Vec<String> = vec![
+        "-Xms32m".into(),
+        "-Xmx256m".into(),
+        "-XX:+UseSerialGC".into(),
+        "-XX:TieredStopAtLevel=1".into(),
+        "-Djava.awt.headless=true".into(),
+        format!(
+            "-Dlog4j2.configurationFile={}",
+            home.join("log4j2.properties").display()
+        ),
+    ];
+    let archive = home.join("kafka.jsa");
+    if archive.exists() {
+        options.push(format!("-XX:SharedArchiveFile={}", archive.display()));
+    }
+    options
+}
+
+/// One node that is both broker and controller, with a static voter set (so a formatted
+/// directory holds no port and can be copied), single-replica internal topics, and small
+/// buffers. The short broker session lets a node killed with SIGKILL register again about
+/// 3 s after it restarts (the controller refuses a second registration of a node id until
+/// the first one's session expires; by default 9 s).
+fn server_properties(port: u16, controller_port: u16, data: &Path) -> String {
+    format!(
+        "process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=2097152
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
+",
+        data = data.display()
+    )
+}
+
+/// Gives `dir` a formatted `data/` (unless it has one): a copy of a template formatted once
+/// per Kafka version, which saves each broker a StorageTool JVM.
+fn prepare_kafka_dir(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("creating the broker's directory");
+    let data = dir.join("data");
+    if data.join("meta.properties").exists() {
+        return;
+    }
+    let template = formatted_template();
+    std::fs::create_dir_all(&data).expect("creating the data directory");
+    for entry in std::fs::read_dir(template).expect("reading the template") {
+        let entry = entry.expect("a template entry");
+        std::fs::copy(entry.path(), data.join(entry.file_name())).expect("copying the template");
+    }
+}
+
+/// A data directory formatted (with `kafka.tools.StorageTool format`, static quorum) for
+/// node 1 of a fixed cluster id; kept beside the jars, made once.
+fn formatted_template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let home = kafka_home();
+        let template = home.join("formatted");
+        if template.join("meta.properties").exists() {
+            return template;
+        }
+        // Formatted elsewhere, then renamed into place, so that concurrent test processes
+        // never see half a template.
+        let work = tempfile::Builder::new()
+            .prefix("format-")
+            .tempdir_in(&home)
+            .expect("a temporary directory");
+        let data = work.path().join("data");
+        let properties = work.path().join("server.properties");
+        std::fs::write(&properties, server_properties(1, 2, &data)).expect("server.properties");
+        let output = java()
+            .args(jvm_options(&home))
+            .arg("-cp")
+            .arg(home.join("libs/*"))
+            .args(["kafka.tools.StorageTool", "format", "--cluster-id"])
+            // Any 22-character base64url UUID not starting with '-'.
+            .arg("4L6g3nShT-eMCtK--X86sw")
+            .arg("--config")
+            .arg(&properties)
+            .output()
+            .expect("running java (kafka.tools.StorageTool)");
+        assert!(
+            output.status.success() && data.join("meta.properties").exists(),
+            "formatting a KRaft data directory failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if std::fs::rename(&data, &template).is_err() {
+            assert!(
+                template.join("meta.properties").exists(),
+                "could not put the formatted template at {}",
+                template.display()
+            );
+        }
+        template
+    })
+}
+
+/// Waits for the log line Kafka writes once the broker is unfenced and serving.
+fn wait_for_kafka(
+    child: &mut Child,
+    log: &Path,
+    from: u64,
+    started: Instant,
+) -> Result<(), String> {
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited during start-up ({status})"));
+        }
+        if read_from(log, from).contains("Kafka Server started") {
+            return Ok(());
+        }
+        if started.elapsed() > START_LIMIT {
+            return Err(format!("did not start within {START_LIMIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn read_from(path: &Path, from: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let _ = file.seek(SeekFrom::Start(from));
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    text
+}
+
+fn log_tail(path: &Path, from: u64) -> String {
+    let text = read_from(path, from);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// The tansu binary: `TANSU`, else the project's tool cache, else `PATH`.
@@ -156,7 +532,7 @@ pub fn tansu_binary() -> PathBuf {
             .find(|p| p.exists())
     });
     on_path.unwrap_or_else(|| {
-        panic!("tansu is not installed: run scripts/install-tansu (scripts/test does), or set TANSU or KAFKA_BROKERS")
+        panic!("tansu is not installed: run scripts/install-tansu, or set TANSU or KAFKA_BROKERS")
     })
 }
 
