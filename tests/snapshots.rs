@@ -15,7 +15,7 @@ use common::{KillOnDrop, http_get, run_sessiond, token_with_roles, wait_until};
 use prost::Message as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use sessiond::events::KIND_NAMES;
 use sessiond::events::wire;
 use sessiond::ingest::kafka::consumer::{IngestConfig, KafkaIngest};
@@ -733,6 +733,119 @@ async fn admin_state_is_taken_at_one_point_of_the_fold_while_events_stream_in() 
             answers >= 20 && moving >= 10,
             "asked while the fold was moving: {answers} answers, {moving} of them further on"
         );
+    })
+    .await
+    .unwrap();
+}
+
+/// Events written by a transactional producer: committed ones apply, an aborted one never
+/// shows, and the commit and abort markers that end each partition (its end offset is past
+/// its last data record) hold readiness neither at the first start nor after a restart from
+/// the snapshot taken at shutdown, whose positions are past the markers.
+#[tokio::test(flavor = "multi_thread")]
+async fn transactions_apply_when_committed_and_their_markers_do_not_hold_readiness() {
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("transactions");
+    broker.create_topics(&[&calls, &members], 1).await;
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    let brokers = broker.brokers.clone();
+    let work = std::env::temp_dir().join(format!("sessiond-transactions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    tokio::task::spawn_blocking(move || {
+        let producer: BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("transactional.id", format!("sessiond-test-{}", std::process::id()))
+            .create()
+            .expect("a transactional producer");
+        let timeout = Duration::from_secs(30);
+        producer.init_transactions(timeout).expect("transactions");
+        let transaction = |sessions: &[&str], commit: bool| {
+            producer.begin_transaction().unwrap();
+            for session in sessions {
+                let joined = r#""memberJoined":{"identity":"agent:U-txn","endpointId":"U-txn","role":"MEMBER_ROLE_AGENT","callState":"MEMBER_CALL_STATE_CONNECTED"}"#;
+                for line in [
+                    common::started(&format!("{session}-s"), session, "2026-11-24T09:00:00Z", "U-txn"),
+                    common::line(&format!("{session}-j"), session, "2026-11-24T09:00:01Z", joined),
+                ] {
+                    let event: wire::SessionEvent = serde_json::from_str(&line).unwrap();
+                    let payload = event.encode_to_vec();
+                    producer
+                        .send(
+                            BaseRecord::to(topics.for_event(&event))
+                                .key(session.as_bytes())
+                                .payload(&payload),
+                        )
+                        .map_err(|(e, _)| e)
+                        .expect("queued");
+                }
+            }
+            // Written to the log either way: an abort then marks them aborted.
+            producer.flush(timeout).expect("flushed");
+            if commit {
+                producer.commit_transaction(timeout).expect("committed");
+            } else {
+                producer.abort_transaction(timeout).expect("aborted");
+            }
+        };
+        transaction(&["S-txn-1", "S-txn-2"], true);
+        transaction(&["S-aborted"], false);
+        transaction(&["S-txn-3"], true);
+        // Calls: 2 records, a commit marker, 1 aborted record, an abort marker, 1 record, a
+        // commit marker.
+        let (_, end) = producer
+            .client()
+            .fetch_watermarks(&calls, 0, timeout)
+            .expect("watermarks");
+        assert_eq!(end, 7, "the call partition ends with a marker");
+
+        let topics_arg = format!("{calls},{members}");
+        let dir = work.join("snapshots");
+        let user = common::token_with_roles(SECRET, "U-txn", &["User"]);
+        let sessions = |port: u16| -> Vec<String> {
+            let (status, body) = common::http_get(port, "/sessions/active", Some(&user));
+            assert_eq!(status, 200, "{body}");
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            body["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let ready = |port: u16| common::http_get(port, "/readyz", None).0 == 200;
+
+        let (mut first, port) =
+            start_replica(&brokers, &topics_arg, &dir, &work.join("first.log"));
+        wait_until("ready past the markers", Duration::from_secs(30), || ready(port));
+        assert_eq!(sessions(port), ["S-txn-1", "S-txn-2", "S-txn-3"]);
+        let state = admin_state(port).unwrap();
+        assert_eq!(state["counts"]["records"], 6, "the aborted records never came: {state}");
+        assert_eq!(state["counts"]["applied"]["MemberJoined"], 3, "{state}");
+        let positions: Vec<i64> = state["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["offset"].as_i64().unwrap())
+            .collect();
+        assert_eq!(positions, [7, 7], "positions past the markers: {state}");
+
+        // SIGTERM: a last snapshot, at positions past the markers.
+        unsafe { libc::kill(first.0.id() as i32, libc::SIGTERM) };
+        assert!(first.0.wait().unwrap().success());
+        let (_second, port) =
+            start_replica(&brokers, &topics_arg, &dir, &work.join("second.log"));
+        wait_until(
+            "ready again, restored at the markers",
+            Duration::from_secs(30),
+            || ready(port),
+        );
+        let state = admin_state(port).unwrap();
+        assert!(state["restoredFrom"].is_string(), "{state}");
+        assert_eq!(sessions(port), ["S-txn-1", "S-txn-2", "S-txn-3"]);
     })
     .await
     .unwrap();

@@ -537,6 +537,12 @@ mod tests {
         let (applied, t) = resume(&log, 10);
         assert!(applied.is_empty());
         assert_eq!(t.behind_start(), (0, 0));
+        // Nothing but a marker before the saved offset (a transaction that wrote to other
+        // partitions only): no record comes at all, the position passes it.
+        let log = Log::new(Broker::ApacheKafka, &[(1, true)]);
+        let (applied, t) = resume(&log, 1);
+        assert!(applied.is_empty());
+        assert_eq!(t.behind_start(), (0, 0));
     }
 
     #[test]

@@ -71,6 +71,10 @@ impl KafkaReader {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
+            // Always (librdkafka's default too, but not left to an option): events of an
+            // aborted transaction must never apply. Reading stops at the last stable
+            // offset, so an open transaction holds back what follows it, seen as lag.
+            .set("isolation.level", "read_committed")
             .set("statistics.interval.ms", "1000")
             .create_with_context(context)?;
         Ok(Self {
