@@ -428,3 +428,90 @@ async fn a_broker_that_comes_up_after_sessiond_is_waited_for() {
     let (_, stats) = running.finish();
     assert_eq!(stats.records, DEMO.lines().count() as u64);
 }
+
+/// Retention (here DeleteRecords) removed a partition's first records before sessiond
+/// read them: it says so at start, naming the partition and where it now begins, and folds
+/// what is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_whose_first_records_were_deleted_is_reported_at_start() {
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("retention");
+    broker.create_topics(&[&calls, &members], 1).await;
+    let producer = sessiond::kafka::produce::producer(&broker.settings()).unwrap();
+    let topics = Topics {
+        calls: calls.clone(),
+        members: members.clone(),
+    };
+    for n in 0..5 {
+        let line = common::started(
+            &format!("E-{n}"),
+            &format!("S-{n}"),
+            "2026-11-24T09:00:00Z",
+            "U-1",
+        );
+        let event: wire::SessionEvent = serde_json::from_str(&line).unwrap();
+        sessiond::kafka::produce::send_event(&producer, &topics, &event)
+            .await
+            .unwrap();
+    }
+    let admin: rdkafka::admin::AdminClient<_> = broker
+        .settings()
+        .client_config()
+        .create()
+        .expect("an admin client");
+    let mut before = rdkafka::TopicPartitionList::new();
+    before
+        .add_partition_offset(&calls, 0, rdkafka::Offset::Offset(3))
+        .unwrap();
+    admin
+        .delete_records(&before, &rdkafka::admin::AdminOptions::new())
+        .await
+        .expect("records deleted");
+
+    let log = std::env::temp_dir().join(format!("sessiond-retention-{}.log", std::process::id()));
+    let port = common::broker::free_port();
+    let mut child = common::KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
+            .args(["serve", "--brokers", &broker.brokers])
+            .args(["--topics", &format!("{calls},{members}")])
+            .args(["--jwt-secret", "s", "--http", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let token = common::token_with_roles("s", "U-1", &["User"]);
+    let ids = || -> Vec<String> {
+        let (status, body) = common::http_get(port, "/sessions/active", Some(&token));
+        if status != 200 {
+            return Vec::new();
+        }
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    wait_until(Duration::from_secs(30), "the remaining sessions", || {
+        ids() == ["S-3", "S-4"]
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warning = text
+        .lines()
+        .find(|l| l.contains("first records were deleted"))
+        .unwrap_or_else(|| panic!("no warning in the log:\n{text}"));
+    assert!(
+        warning.contains(&calls) && warning.contains("first_offset=3"),
+        "{warning}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("first records were deleted") && l.contains(&members)),
+        "the untouched partition is not reported"
+    );
+    let _ = child.0.kill();
+}

@@ -116,6 +116,16 @@ impl KafkaSource {
                         from_the_beginning = starts.len() - resumed,
                         "assigned every partition: resumed ones at their saved positions, the rest from the beginning"
                     );
+                    for (topic, partition, p) in self.partitions.iter() {
+                        if p.low > 0 && p.next_offset <= p.low {
+                            tracing::warn!(
+                                topic,
+                                partition,
+                                first_offset = p.low,
+                                "the partition's first records were deleted (retention or DeleteRecords) before this replica read them: they are not folded, so sessions they started are missing, and later events of those sessions wait as pending until dropped"
+                            );
+                        }
+                    }
                     if let Err(error) = self.reader.assign(&starts) {
                         tracing::error!(%error, "assigning partitions failed");
                     }
