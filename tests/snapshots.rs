@@ -1056,6 +1056,9 @@ async fn a_leader_killed_while_traffic_flows_loses_nothing() {
             "the log holds exactly what the simulator produced (none lost, none twice)"
         );
 
+        // The restarted node caught up: every partition in sync on all three again.
+        cluster.wait_for_in_sync(&[&calls, &members, &changes], Duration::from_secs(30));
+
         let (digest, applied, duplicates) = replay(&brokers, &topics);
         let replica_log = work.join("replica.log");
         let mut last = serde_json::Value::Null;
@@ -1139,6 +1142,18 @@ async fn a_leader_killed_while_traffic_flows_loses_nothing() {
                 expected.len()
             );
             std::thread::sleep(Duration::from_millis(500));
+        }
+        // What the clients said about the failover, for whoever reads the output.
+        for (who, log) in [("replica", &replica_log), ("simulator", &sim_log)] {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let warnings: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            eprintln!("{who}: {} warnings or errors", warnings.len());
+            for line in warnings.iter().take(8) {
+                eprintln!("  {line}");
+            }
         }
         let _ = std::fs::remove_dir_all(&work);
         (brokers, names)
