@@ -1,17 +1,19 @@
 //! Durable restarts against Apache Kafka: a replica killed with SIGKILL in the middle of a
 //! simulated stream restarts from its last snapshot, resumes every partition from the
 //! saved positions, and ends up equal to a replay from the beginning, with nothing applied
-//! twice. A corrupted newest snapshot is reported and the previous one is used.
+//! twice. A corrupted newest snapshot is reported and the previous one is used. On a
+//! 3-node cluster, a partition leader killed mid-traffic loses nothing.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::broker::{Broker, free_port, unique_topics};
-use common::{KillOnDrop, http_get, run_sessiond, token_with_roles, wait_until};
+use common::broker::{Broker, Cluster, free_port, unique_topics};
+use common::{KillOnDrop, http_get, http_get_full, run_sessiond, token_with_roles, wait_until};
 use prost::Message as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +23,7 @@ use sessiond::events::wire;
 use sessiond::ingest::kafka::consumer::{IngestConfig, KafkaIngest};
 use sessiond::kafka::KafkaSettings;
 use sessiond::kafka::produce::Topics;
-use sessiond::projection::{Fold, FoldConfig, Projection};
+use sessiond::projection::{Fold, FoldConfig, Projection, Session};
 use sessiond::simulate::{SimConfig, Simulator};
 use sessiond::snapshot::{Checkpoint, checkpoint};
 
@@ -849,4 +851,365 @@ async fn transactions_apply_when_committed_and_their_markers_do_not_hold_readine
     })
     .await
     .unwrap();
+}
+
+/// The sum of `topics`' end offsets (high watermarks) on `brokers`.
+fn end_offsets(brokers: &str, topics: &[&str]) -> i64 {
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let mut sum = 0;
+    for topic in topics {
+        let metadata = rdkafka::consumer::Consumer::fetch_metadata(
+            &consumer,
+            Some(topic),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        for partition in metadata.topics()[0].partitions() {
+            let (_, high) = rdkafka::consumer::Consumer::fetch_watermarks(
+                &consumer,
+                topic,
+                partition.id(),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+            sum += high;
+        }
+    }
+    sum
+}
+
+/// Three Apache Kafka nodes, topics of 3 partitions replicated on all three
+/// (`min.insync.replicas=2`), a replica reading them (and writing the change feed), and the
+/// simulator producing (idempotent, `acks=all`). The leader of a partition is killed with
+/// SIGKILL mid-traffic: reads keep answering 200 while it is down, the partitions move to
+/// the other nodes, and after it is back and the traffic is over the replica equals a replay
+/// from the beginning, every event applied once, the log holds exactly what the simulator
+/// produced, and the change feed read as a table equals the projection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_killed_while_traffic_flows_loses_nothing() {
+    let began = Instant::now();
+    let mut cluster = Cluster::start(3);
+    let started_in = cluster.started_in;
+    let (calls, members) = unique_topics("failover");
+    let changes = format!("{calls}.changes");
+    cluster.create_topics(&[&calls, &members], 3).await;
+    // The feed's own topic, replicated (serve would create it with one replica).
+    cluster.create_compacted_topic(&changes, 3).await;
+    let topics = format!("{calls},{members}");
+    let work = std::env::temp_dir().join(format!("sessiond-failover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    eprintln!(
+        "cluster {} started in {started_in:?}, topics ready at {:?}; node RSS {:?} KiB",
+        cluster.bootstrap,
+        began.elapsed(),
+        cluster.rss_kib()
+    );
+
+    let (brokers, names) = tokio::task::spawn_blocking(move || {
+        let brokers = cluster.bootstrap.clone();
+        let port = free_port();
+        let _replica = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_sessiond"))
+                .args(["serve", "--brokers", &brokers, "--topics", &topics])
+                .args(["--changes-topic", &changes, "--stale-after", "2s"])
+                .args([
+                    "--http",
+                    &format!("127.0.0.1:{port}"),
+                    "--jwt-secret",
+                    SECRET,
+                ])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(work.join("replica.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        wait_until("the replica ready", Duration::from_secs(60), || {
+            http_get(port, "/readyz", None).0 == 200
+        });
+
+        let (seed, users) = (7, 30);
+        let sim_log = work.join("simulate.log");
+        let mut simulator = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_sessiond"))
+                .args(["simulate", "--brokers", &brokers, "--topics", &topics])
+                .args(["--rate", "300", "--duration", "20s"])
+                .args(["--users", &users.to_string(), "--seed", &seed.to_string()])
+                .args(["--start", "2026-11-24T08:00:00Z"])
+                .args(["--kafka-option", "acks=all"])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&sim_log).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let user = Simulator::new(SimConfig {
+            seed,
+            users,
+            ..SimConfig::default()
+        })
+        .users()[0]
+            .clone();
+        let token = token_with_roles(SECRET, &user, &["User"]);
+
+        wait_until(
+            "traffic through the replica",
+            Duration::from_secs(30),
+            || admin_state(port).is_some_and(|s| applied_total(&s) > 150),
+        );
+        let victim = cluster.leader(&calls, 0).expect("calls/0 has a leader");
+        let applied_at_kill = applied_total(&admin_state(port).unwrap());
+        let leaders_before: Vec<_> = [&calls, &members, &changes]
+            .iter()
+            .map(|t| (t.to_string(), cluster.partitions(t)))
+            .collect();
+        let killed = Instant::now();
+        cluster.kill(victim);
+        eprintln!(
+            "killed node {victim} (leader of {calls}/0) at {:?}, {applied_at_kill} applied; \
+             leaders before: {leaders_before:?}",
+            began.elapsed()
+        );
+
+        // While it is down: every read answers 200 (stale or not).
+        let (mut reads, mut stale_reads, mut not_ready) = (0, 0, 0);
+        let mut stale_reasons = std::collections::BTreeSet::new();
+        let mut readiness = std::collections::BTreeSet::new();
+        let mut new_leader = None;
+        while killed.elapsed() < Duration::from_secs(6) {
+            let (status, head, body) = http_get_full(port, "/sessions/active", Some(&token));
+            assert_eq!(
+                status,
+                200,
+                "a read {:?} after killing node {victim} answered {status}: {head}\n{body}",
+                killed.elapsed()
+            );
+            reads += 1;
+            if let Some(reason) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-sessiond-stale:"))
+            {
+                stale_reads += 1;
+                stale_reasons.insert(reason.trim().to_owned());
+            }
+            let (ready, _, why) = http_get_full(port, "/readyz", None);
+            if ready != 200 {
+                not_ready += 1;
+            }
+            readiness.insert(format!("{ready} {}", why.trim()));
+            if new_leader.is_none() && reads % 2 == 0 {
+                new_leader = cluster
+                    .leader(&calls, 0)
+                    .filter(|&l| l != victim)
+                    .map(|l| (l, killed.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let new_leader = new_leader.unwrap_or_else(|| {
+            (
+                cluster.wait_for_new_leader(&calls, 0, victim, Duration::from_secs(20)),
+                killed.elapsed(),
+            )
+        });
+        let applied_down = applied_total(&admin_state(port).unwrap());
+        eprintln!(
+            "while node {victim} was down: {reads} reads, all 200, {stale_reads} stale \
+             {stale_reasons:?}; /readyz not 200 {not_ready} times, said {readiness:?}; \
+             {calls}/0 led by node {} after {:?}; applied {applied_at_kill} -> {applied_down}; \
+             leaders now {:?}",
+            new_leader.0,
+            new_leader.1,
+            [&calls, &members, &changes]
+                .iter()
+                .map(|t| cluster.partitions(t))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            applied_down > applied_at_kill,
+            "the traffic went on through the other nodes while node {victim} was down"
+        );
+
+        let restarting = Instant::now();
+        cluster.restart(victim);
+        eprintln!(
+            "node {victim} restarted in {:?}; RSS {:?} KiB",
+            restarting.elapsed(),
+            cluster.rss_kib()
+        );
+
+        let status = simulator.0.wait().unwrap();
+        let sim_output = std::fs::read_to_string(&sim_log).unwrap();
+        assert!(status.success(), "the simulator failed:\n{sim_output}");
+        let produced: i64 = sim_output
+            .split("produced ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no produced count in:\n{sim_output}"));
+        let in_log = end_offsets(&brokers, &[&calls, &members]);
+        assert_eq!(
+            in_log, produced,
+            "the log holds exactly what the simulator produced (none lost, none twice)"
+        );
+
+        // The restarted node caught up: every partition in sync on all three again.
+        cluster.wait_for_in_sync(&[&calls, &members, &changes], Duration::from_secs(30));
+
+        let (digest, applied, duplicates) = replay(&brokers, &topics);
+        let replica_log = work.join("replica.log");
+        let mut last = serde_json::Value::Null;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while last["digest"].as_str() != Some(digest.as_str()) {
+            assert!(
+                Instant::now() < deadline,
+                "the replica equals the replay ({digest}, {applied} applied) within 60 s: {last}\n\
+                 --- replica log ---\n{}",
+                std::fs::read_to_string(&replica_log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            last = admin_state(port).unwrap_or_default();
+        }
+        assert_eq!(
+            applied_total(&last),
+            applied,
+            "every event applied exactly once: {last}"
+        );
+        assert_eq!(
+            last["counts"]["skipped"]["duplicate"].as_u64().unwrap_or(0),
+            duplicates,
+            "no record applied twice: {last}"
+        );
+        assert!(applied > 1_000, "a real stream: {applied} applied");
+        eprintln!(
+            "{produced} produced, {applied} applied, {duplicates} duplicates skipped; \
+             the replica equals the replay ({digest}) at {:?}",
+            began.elapsed()
+        );
+
+        // The change feed, read as a table, equals the projection of the whole log.
+        let names = vec![calls.clone(), members.clone()];
+        let mut fresh = driven_source(&brokers, &names, None);
+        drive_to_end(&mut fresh, in_log);
+        assert_eq!(
+            sessiond::digest::digest(fresh.fold().projection()),
+            digest,
+            "an in-process fold equals the replay"
+        );
+        let expected: BTreeMap<String, Session> = fresh
+            .fold()
+            .projection()
+            .all()
+            .iter()
+            .map(|s| (s.id.to_string(), (**s).clone()))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (table, records, tombstones) = read_table(&brokers, &changes);
+            if table == expected {
+                eprintln!(
+                    "the change feed ({records} records, {tombstones} tombstones) equals the \
+                     projection ({} sessions) at {:?}",
+                    expected.len(),
+                    began.elapsed()
+                );
+                break;
+            }
+            let missing: Vec<_> = expected
+                .keys()
+                .filter(|k| !table.contains_key(*k))
+                .take(5)
+                .collect();
+            let extra: Vec<_> = table
+                .keys()
+                .filter(|k| !expected.contains_key(*k))
+                .take(5)
+                .collect();
+            let differ: Vec<_> = expected
+                .iter()
+                .filter(|(k, v)| table.get(*k).is_some_and(|t| t != *v))
+                .map(|(k, _)| k)
+                .take(5)
+                .collect();
+            assert!(
+                Instant::now() < deadline,
+                "the change feed as a table equals the projection: {} vs {} sessions; \
+                 missing {missing:?}, extra {extra:?}, different {differ:?}",
+                table.len(),
+                expected.len()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        // What the clients said about the failover, for whoever reads the output.
+        for (who, log) in [("replica", &replica_log), ("simulator", &sim_log)] {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let warnings: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            eprintln!("{who}: {} warnings or errors", warnings.len());
+            for line in warnings.iter().take(8) {
+                eprintln!("  {line}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        (brokers, names)
+    })
+    .await
+    .unwrap();
+    eprintln!("done in {:?} ({brokers}, {names:?})", began.elapsed());
+}
+
+/// The topic read from the beginning as a table: the last value per key, tombstones
+/// deleting; and how many records and tombstones it had.
+fn read_table(brokers: &str, topic: &str) -> (BTreeMap<String, Session>, usize, usize) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message as _;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "change-feed-test")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let (mut table, mut records, mut tombstones) = (BTreeMap::new(), 0, 0);
+    let mut ended = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ended < partitions && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                records += 1;
+                let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
+                match message.payload() {
+                    None => {
+                        tombstones += 1;
+                        table.remove(&key);
+                    }
+                    Some(bytes) => {
+                        let info = wire::SessionInfo::decode(bytes).expect("a SessionInfo");
+                        let session =
+                            sessiond::codec::session_from_wire(info).expect("a whole session");
+                        table.insert(key, session);
+                    }
+                }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
+            _ => {}
+        }
+    }
+    (table, records, tombstones)
 }

@@ -1,6 +1,8 @@
 //! Brokers for the Kafka tests: Apache Kafka (one KRaft node, broker and controller in one
 //! JVM, started from the jars that scripts/install-kafka puts in the tool cache) on free
-//! ports in a temporary directory, or the broker named by `KAFKA_BROKERS`.
+//! ports in a temporary directory, or the broker named by `KAFKA_BROKERS`. [`Cluster`]
+//! starts three such nodes (a static 3-voter quorum, replication factor 3,
+//! `min.insync.replicas=2`) for tests that kill a leader.
 //! `SESSIOND_TEST_BROKER=tansu` starts tansu instead (in-memory storage, or sqlite when a
 //! test restarts it), for comparison.
 //!
@@ -44,7 +46,17 @@ enum Kind {
         /// Removed on drop (not a directory the test gave us).
         owned: bool,
         controller_port: u16,
+        /// Set for a node of a [`Cluster`].
+        node: Option<ClusterNode>,
     },
+}
+
+/// A node's place in a [`Cluster`]: its id, the static voter set, and how many nodes there are.
+#[derive(Clone)]
+struct ClusterNode {
+    id: u32,
+    voters: String,
+    size: u32,
 }
 
 impl Broker {
@@ -81,6 +93,7 @@ impl Broker {
                 dir,
                 owned: false,
                 controller_port: free_port(),
+                node: None,
             }
         };
         Self::launch(port, kind)
@@ -108,6 +121,7 @@ impl Broker {
                 dir,
                 owned: true,
                 controller_port: free_port(),
+                node: None,
             }
         };
         Self::launch(port, kind)
@@ -166,6 +180,7 @@ impl Broker {
             dir,
             owned,
             controller_port,
+            node,
         } = &mut self.kind
         else {
             unreachable!()
@@ -175,7 +190,7 @@ impl Broker {
         for attempt in 1.. {
             std::fs::write(
                 dir.join("server.properties"),
-                server_properties(port, *controller_port, &dir.join("data")),
+                server_properties(port, *controller_port, &dir.join("data"), node.as_ref()),
             )
             .expect("writing server.properties");
             // Appends, so a restart keeps the earlier runs' lines; `from` is where this one's begin.
@@ -218,7 +233,8 @@ impl Broker {
                     // bind: pick another (it is in no stored state with static voters).
                     let run = read_from(&log_path, from);
                     let taken = format!("failed to bind to 127.0.0.1:{controller_port}");
-                    if attempt < 3 && run.contains(&taken) {
+                    // (Not for a cluster's node: the other nodes know its port.)
+                    if attempt < 3 && run.contains(&taken) && node.is_none() {
                         *controller_port = free_port();
                         continue;
                     }
@@ -272,6 +288,358 @@ impl Drop for Broker {
         } = &self.kind
         {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Apache Kafka on several KRaft nodes, each broker and controller with a static voter set
+/// (3 nodes: a quorum survives the loss of one), topics replicated on every node (at most
+/// 3) with `min.insync.replicas=2`. Node ids are 1..=n. Stopped, and its directory removed,
+/// when dropped (kept, with the nodes' `kafka.log`, if the test is failing).
+pub struct Cluster {
+    /// Every node's listener, comma-separated.
+    pub bootstrap: String,
+    nodes: Vec<Broker>,
+    dir: PathBuf,
+    /// How long the nodes took to start (all in parallel).
+    pub started_in: Duration,
+}
+
+impl Broker {
+    /// A fresh cluster of `size` Apache Kafka nodes: see [`Cluster`].
+    pub fn cluster(size: u32) -> Cluster {
+        Cluster::start(size)
+    }
+}
+
+impl Cluster {
+    pub fn start(size: u32) -> Self {
+        assert!(size >= 1);
+        assert!(
+            std::env::var("KAFKA_BROKERS").is_err() && !use_tansu(),
+            "a cluster test starts (and kills) its own Apache Kafka nodes: unset KAFKA_BROKERS \
+             and SESSIOND_TEST_BROKER"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("sessiond-cluster-")
+            .tempdir()
+            .expect("a temporary directory")
+            .keep();
+        // Distinct ports (free_port() may hand out the same port twice).
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 2 * size as usize {
+            let port = free_port();
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let (ports, controller_ports) = ports.split_at(size as usize);
+        let voters = (1..=size)
+            .zip(controller_ports)
+            .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let started = Instant::now();
+        // Each node's start-up waits for a quorum, so they start together.
+        let nodes: Vec<Broker> = std::thread::scope(|scope| {
+            let starting: Vec<_> = (1..=size)
+                .map(|id| {
+                    let node_dir = dir.join(format!("node-{id}"));
+                    prepare_node_dir(&node_dir, id);
+                    let kind = Kind::Kafka {
+                        dir: node_dir,
+                        owned: false,
+                        controller_port: controller_ports[id as usize - 1],
+                        node: Some(ClusterNode {
+                            id,
+                            voters: voters.clone(),
+                            size,
+                        }),
+                    };
+                    let port = ports[id as usize - 1];
+                    scope.spawn(move || Broker::launch(port, kind))
+                })
+                .collect();
+            starting
+                .into_iter()
+                .map(|s| {
+                    s.join().unwrap_or_else(|_| {
+                        panic!(
+                            "a node of the cluster did not start (logs in {})",
+                            dir.display()
+                        )
+                    })
+                })
+                .collect()
+        });
+        let started_in = started.elapsed();
+        let bootstrap = nodes
+            .iter()
+            .map(|n| n.brokers.clone())
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster = Self {
+            bootstrap,
+            nodes,
+            dir,
+            started_in,
+        };
+        cluster.wait_for_brokers(size as usize, Duration::from_secs(60));
+        if std::env::var_os("SESSIOND_KAFKA_VERBOSE").is_some() {
+            eprintln!(
+                "{size}-node Apache Kafka {KAFKA_VERSION} cluster on {} started in {started_in:?} ({})",
+                cluster.bootstrap,
+                cluster.dir.display()
+            );
+        }
+        cluster
+    }
+
+    pub fn settings(&self) -> KafkaSettings {
+        KafkaSettings {
+            brokers: self.bootstrap.clone(),
+            options: Vec::new(),
+        }
+    }
+
+    /// Node ids, 1..=n.
+    pub fn node_ids(&self) -> Vec<i32> {
+        (1..=self.nodes.len() as i32).collect()
+    }
+
+    /// Node `id`'s listener.
+    pub fn address(&self, id: i32) -> &str {
+        &self.node(id).brokers
+    }
+
+    /// The directory holding each node's `node-<id>/kafka.log`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn node(&self, id: i32) -> &Broker {
+        &self.nodes[usize::try_from(id - 1).expect("node ids start at 1")]
+    }
+
+    fn node_mut(&mut self, id: i32) -> &mut Broker {
+        &mut self.nodes[usize::try_from(id - 1).expect("node ids start at 1")]
+    }
+
+    /// Kills node `id` with SIGKILL (no controlled shutdown: its leaderships move only once
+    /// the controller fences it, `broker.session.timeout.ms` = 3 s later).
+    pub fn kill(&mut self, id: i32) {
+        self.node_mut(id).stop();
+    }
+
+    /// Starts node `id` again on its ports and data; returns once it serves.
+    pub fn restart(&mut self, id: i32) {
+        self.node_mut(id).restart();
+    }
+
+    /// Whether node `id` runs (this harness's view: not killed).
+    pub fn is_running(&self, id: i32) -> bool {
+        self.node(id).child.is_some()
+    }
+
+    /// Process ids of the running nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.process.id()))
+            .collect()
+    }
+
+    /// Resident memory of the running nodes, in KiB each.
+    pub fn rss_kib(&self) -> Vec<u64> {
+        self.pids()
+            .iter()
+            .map(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmRSS:"))
+                            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    })
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// Metadata for `topic` (every broker's view is the controller's, shortly after).
+    fn metadata(&self, topic: Option<&str>) -> Option<rdkafka::metadata::Metadata> {
+        let client: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.running_bootstrap())
+            .create()
+            .expect("a metadata client");
+        rdkafka::consumer::Consumer::fetch_metadata(&client, topic, Duration::from_secs(5)).ok()
+    }
+
+    /// The listeners of the nodes that run (a killed node only slows a client down).
+    fn running_bootstrap(&self) -> String {
+        self.node_ids()
+            .into_iter()
+            .filter(|&id| self.is_running(id))
+            .map(|id| self.address(id).to_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn wait_for_brokers(&self, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let seen = self.metadata(None).map_or(0, |m| m.brokers().len());
+            if seen >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster shows {seen} of {count} brokers after {limit:?} (logs in {})",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// (leader, replicas, in-sync replicas) of each partition of `topic`, by partition id;
+    /// leader -1 when there is none.
+    pub fn partitions(&self, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+        let Some(metadata) = self.metadata(Some(topic)) else {
+            return Vec::new();
+        };
+        let Some(topic) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Vec::new();
+        };
+        if topic.error().is_some() {
+            return Vec::new();
+        }
+        let mut partitions: Vec<_> = topic
+            .partitions()
+            .iter()
+            .map(|p| (p.id(), p.leader(), p.replicas().to_vec(), p.isr().to_vec()))
+            .collect();
+        partitions.sort_by_key(|p| p.0);
+        partitions
+            .into_iter()
+            .map(|(_, leader, replicas, isr)| (leader, replicas, isr))
+            .collect()
+    }
+
+    /// The leader of `topic`'s `partition`, as the cluster's metadata says now.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.partitions(topic)
+            .get(partition as usize)
+            .map(|p| p.0)
+            .filter(|&leader| leader >= 0)
+    }
+
+    /// Waits until `topic`'s `partition` has a leader other than `not`; returns it.
+    pub fn wait_for_new_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        not: i32,
+        limit: Duration,
+    ) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.leader(topic, partition) {
+                Some(leader) if leader != not => return leader,
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{topic}/{partition} still led by node {not} (or by none) after {limit:?}: {:?}",
+                self.partitions(topic)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every partition of `topics` has a leader and all its replicas in sync.
+    pub fn wait_for_in_sync(&self, topics: &[&str], limit: Duration) {
+        let deadline = Instant::now() + limit;
+        for topic in topics {
+            loop {
+                let partitions = self.partitions(topic);
+                if !partitions.is_empty()
+                    && partitions
+                        .iter()
+                        .all(|(leader, replicas, isr)| *leader >= 0 && isr.len() == replicas.len())
+                {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{topic}: every partition led and in sync within {limit:?}: {partitions:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Creates topics with `partitions` partitions each, replicated on every node (at most 3),
+    /// and waits until each partition is led and fully in sync (blocking a worker thread of
+    /// the multi-threaded runtime the Kafka tests use).
+    pub async fn create_topics(&self, topics: &[&str], partitions: i32) {
+        self.create(topics, partitions, &[]).await;
+    }
+
+    /// Creates a compacted topic (a change feed), replicated like [`Cluster::create_topics`].
+    pub async fn create_compacted_topic(&self, topic: &str, partitions: i32) {
+        self.create(&[topic], partitions, &[("cleanup.policy", "compact")])
+            .await;
+    }
+
+    async fn create(&self, topics: &[&str], partitions: i32, config: &[(&str, &str)]) {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let replicas = self.nodes.len().min(3) as i32;
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> = self
+            .settings()
+            .client_config()
+            .create()
+            .expect("an admin client");
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| {
+                config.iter().fold(
+                    NewTopic::new(t, partitions, TopicReplication::Fixed(replicas)),
+                    |topic, (key, value)| topic.set(key, value),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(20)))
+            .request_timeout(Some(Duration::from_secs(25)));
+        for result in admin
+            .create_topics(&new, &options)
+            .await
+            .expect("creating topics")
+        {
+            if let Err((topic, code)) = result {
+                panic!("creating {topic} (replication factor {replicas}): {code}");
+            }
+        }
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        tokio::task::block_in_place(|| {
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            self.wait_for_in_sync(&names, Duration::from_secs(30));
+        });
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "the Kafka cluster's logs are kept in {}/node-*/kafka.log",
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -383,11 +751,27 @@ fn jvm_options(home: &Path) -> Vec<String> {
 /// buffers. The short broker session lets a node killed with SIGKILL register again about
 /// 3 s after it restarts (the controller refuses a second registration of a node id until
 /// the first one's session expires; by default 9 s).
-fn server_properties(port: u16, controller_port: u16, data: &Path) -> String {
+///
+/// A node of a [`Cluster`] has its own id, the cluster's voters, and replication factor 3
+/// (or the cluster's size) with `min.insync.replicas=2` for the internal and default topics.
+fn server_properties(
+    port: u16,
+    controller_port: u16,
+    data: &Path,
+    node: Option<&ClusterNode>,
+) -> String {
+    let single = ClusterNode {
+        id: 1,
+        voters: format!("1@127.0.0.1:{controller_port}"),
+        size: 1,
+    };
+    let node = node.unwrap_or(&single);
+    let replicas = node.size.min(3);
+    let min_isr = if replicas >= 3 { 2 } else { 1 };
     format!(
         "process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller_port}
+node.id={id}
+controller.quorum.voters={voters}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 inter.broker.listener.name=PLAINTEXT
@@ -396,13 +780,15 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+default.replication.factor={replicas}
+min.insync.replicas={min_isr}
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 num.network.threads=2
@@ -411,6 +797,8 @@ background.threads=2
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
 ",
+        id = node.id,
+        voters = node.voters,
         data = data.display()
     )
 }
@@ -418,6 +806,13 @@ broker.session.timeout.ms=3000
 /// Gives `dir` a formatted `data/` (unless it has one): a copy of a template formatted once
 /// per Kafka version, which saves each broker a StorageTool JVM.
 fn prepare_kafka_dir(dir: &Path) {
+    prepare_node_dir(dir, 1);
+}
+
+/// [`prepare_kafka_dir`] for node `id` of a cluster: the template (same cluster id for every
+/// node) with its own `node.id` and a directory id of its own (the controller refuses a log
+/// directory id that another broker registered).
+fn prepare_node_dir(dir: &Path, id: u32) {
     std::fs::create_dir_all(dir).expect("creating the broker's directory");
     let data = dir.join("data");
     if data.join("meta.properties").exists() {
@@ -429,6 +824,24 @@ fn prepare_kafka_dir(dir: &Path) {
         let entry = entry.expect("a template entry");
         std::fs::copy(entry.path(), data.join(entry.file_name())).expect("copying the template");
     }
+    let meta = data.join("meta.properties");
+    let text = std::fs::read_to_string(&meta).expect("reading meta.properties");
+    let text: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("node.id=") {
+                format!("node.id={id}")
+            } else if let Some(directory) = line.strip_prefix("directory.id=") {
+                // A base64url UUID; another first character keeps it valid and not one of
+                // the reserved ids (whose high bits are all zero).
+                let first = b"QRSTUVWXYZ"[(id as usize - 1) % 10] as char;
+                format!("directory.id={first}{}", &directory[1..])
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&meta, text.join("\n") + "\n").expect("writing meta.properties");
 }
 
 /// A data directory formatted (with `kafka.tools.StorageTool format`, static quorum) for
@@ -449,7 +862,8 @@ fn formatted_template() -> &'static Path {
             .expect("a temporary directory");
         let data = work.path().join("data");
         let properties = work.path().join("server.properties");
-        std::fs::write(&properties, server_properties(1, 2, &data)).expect("server.properties");
+        std::fs::write(&properties, server_properties(1, 2, &data, None))
+            .expect("server.properties");
         let output = java()
             .args(jvm_options(&home))
             .arg("-cp")
