@@ -1,4 +1,5 @@
-//! Creating topics: the dead-letter topics at start, and topics for demos and tests.
+//! Creating topics: the dead-letter topics at start, the change feed's, and topics for demos
+//! and tests; with the broker's default replication factor.
 
 use std::time::Duration;
 
@@ -44,7 +45,9 @@ async fn create(
         .iter()
         .map(|t| {
             config.iter().fold(
-                NewTopic::new(t, partitions, TopicReplication::Fixed(1)),
+                // -1: the broker's default.replication.factor, so a cluster keeps these
+                // topics (the change feed, dead letters) through the loss of a broker.
+                NewTopic::new(t, partitions, TopicReplication::Fixed(-1)),
                 |topic, (key, value)| topic.set(key, value),
             )
         })
