@@ -123,9 +123,8 @@ async fn a_killed_replica_restarts_from_its_snapshot_and_equals_a_replay() {
     let dir = work.join("snapshots");
 
     tokio::task::spawn_blocking(move || {
-        // About 12 s of traffic from 30 agents; one record per batch, because tansu 0.6
-        // reports the last batch's base offset + 1 as a partition's end, and replay stops
-        // at the end offsets seen at start.
+        // About 12 s of traffic from 30 agents, produced in batches (but against tansu:
+        // `tansu_producer_options`).
         let mut simulator = KillOnDrop(
             Command::new(env!("CARGO_BIN_EXE_sessiond"))
                 .args(["simulate", "--brokers", &brokers, "--topics", &topics])
@@ -140,7 +139,7 @@ async fn a_killed_replica_restarts_from_its_snapshot_and_equals_a_replay() {
                     "4",
                 ])
                 .args(["--start", "2026-11-24T08:00:00Z"])
-                .args(["--kafka-option", "batch.num.messages=1"])
+                .args(common::tansu_producer_options())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap(),
@@ -215,16 +214,10 @@ async fn a_corrupted_newest_snapshot_is_reported_and_the_previous_one_used() {
     let dir = work.join("snapshots");
 
     tokio::task::spawn_blocking(move || {
-        let (ok, _, err) = run_sessiond(&[
-            "produce",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.jsonl"),
-            "--brokers",
-            &brokers,
-            "--topics",
-            &topics,
-            "--kafka-option",
-            "batch.num.messages=1",
-        ]);
+        let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.jsonl");
+        let mut args = vec!["produce", demo, "--brokers", &brokers, "--topics", &topics];
+        args.extend(common::tansu_producer_options());
+        let (ok, _, err) = run_sessiond(&args);
         assert!(ok, "{err}");
         let (digest, _, _) = replay(&brokers, &topics);
 
@@ -285,16 +278,9 @@ async fn replay_until_against_the_broker_equals_replaying_the_file() {
     let brokers = broker.brokers.clone();
     tokio::task::spawn_blocking(move || {
         let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.jsonl");
-        let (ok, _, err) = run_sessiond(&[
-            "produce",
-            demo,
-            "--brokers",
-            &brokers,
-            "--topics",
-            &topics,
-            "--kafka-option",
-            "batch.num.messages=1",
-        ]);
+        let mut args = vec!["produce", demo, "--brokers", &brokers, "--topics", &topics];
+        args.extend(common::tansu_producer_options());
+        let (ok, _, err) = run_sessiond(&args);
         assert!(ok, "{err}");
         for until in [
             "2026-11-24T09:00:00Z",

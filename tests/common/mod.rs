@@ -60,6 +60,18 @@ pub fn line(id: &str, session: &str, time: &str, body: &str) -> String {
     format!(r#"{{"eventId":"{id}","sessionId":"{session}","occurredAt":"{time}",{body}}}"#)
 }
 
+/// `--kafka-option` arguments for a producer whose records a test later reads up to the
+/// end offsets seen at start (replay): none against Apache Kafka; one record per batch
+/// against tansu 0.6 (`SESSIOND_TEST_BROKER=tansu`), whose high watermark is its last
+/// batch's base offset + 1, so a replay would stop short of a batched end.
+pub fn tansu_producer_options() -> Vec<&'static str> {
+    if std::env::var("SESSIOND_TEST_BROKER").as_deref() == Ok("tansu") {
+        vec!["--kafka-option", "batch.num.messages=1"]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Kills and reaps a child process on drop, so a failing test leaves no server behind.
 pub struct KillOnDrop(pub std::process::Child);
 
