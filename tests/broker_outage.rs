@@ -327,7 +327,10 @@ async fn a_sasl_ssl_cluster_is_read_and_refused_credentials_are_reported() {
         .lines()
         .filter(|l| l.contains("SASL authentication error"))
         .count();
-    assert_eq!(mentions, 1, "only sessiond's line names the refusal:\n{log}");
+    assert_eq!(
+        mentions, 1,
+        "only sessiond's line names the refusal:\n{log}"
+    );
     drop(bad);
     drop(broker);
 }
