@@ -16,17 +16,19 @@ ARG RUST_VERSION=1.95
 # ---------------------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-bookworm AS builder
 
-# rdkafka (default features) builds its bundled librdkafka with librdkafka's own
-# ./configure + make, not cmake: it needs a C/C++ toolchain and GNU make
-# (build-essential), python3 (make generates the shared library's linker script with
-# lds-gen.py), and zlib headers found through pkg-config (the default `libz` feature).
-# OpenSSL, SASL, curl and zstd are off, so none of their -dev packages are needed.
+# rdkafka builds its bundled librdkafka with librdkafka's own ./configure + make, not
+# cmake: it needs a C/C++ toolchain and GNU make (build-essential), python3 (make
+# generates the shared library's linker script with lds-gen.py), and zlib and OpenSSL
+# headers found through pkg-config (the default `libz` feature, and `ssl` for TLS and
+# SASL/SCRAM, linked against the system's libssl). GSSAPI (libsasl2), curl and zstd are
+# off, so none of their -dev packages are needed.
 # The rust image ships most of this already; naming it keeps the build from depending
 # on that. Versions are not pinned: bookworm's point releases only take fixes.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential \
+        libssl-dev \
         pkg-config \
         python3 \
         zlib1g-dev \
@@ -58,12 +60,13 @@ RUN find src -name '*.rs' -exec touch {} + \
 # ---------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# The binary links only glibc, libgcc_s and zlib, all already in the base image.
-# ca-certificates is there for outbound TLS; note that librdkafka is built without the
-# `ssl` feature today, so Kafka over TLS would need that feature (and libssl) first.
+# The binary links glibc, libgcc_s and zlib (already in the base image) and OpenSSL 3
+# (libssl3, for Kafka over TLS and SASL/SCRAM). ca-certificates gives librdkafka the
+# system's CAs for brokers whose certificates a public CA signed: without
+# ssl.ca.location it uses OpenSSL's default paths (/etc/ssl/certs).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 sessiond \

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::broker::{Broker, unique_topics};
+use common::broker::{Broker, SaslSsl, unique_topics};
 use common::{KillOnDrop, http_get_full};
 use sessiond::api::auth::{TokenRequest, mint_token};
 use sessiond::contract::dto::{GetActiveSessionsResponse, SessionInfo};
@@ -174,4 +174,163 @@ async fn a_broker_outage_is_reported_and_survived() {
     .await
     .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `serve` with `--kafka-option`s for a SASL_SSL listener and `password`; its log (info
+/// level) goes to `log`.
+fn serve_sasl_ssl(
+    sasl: &SaslSsl,
+    password: &str,
+    topics: &str,
+    port: u16,
+    log: &std::path::Path,
+) -> KillOnDrop {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sessiond"));
+    command.args(["serve", "--brokers", &sasl.address, "--topics", topics]);
+    for (key, value) in sasl.options(password) {
+        command.args(["--kafka-option", &format!("{key}={value}")]);
+    }
+    KillOnDrop(
+        command
+            .args([
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--jwt-secret",
+                SECRET,
+            ])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sasl_ssl_cluster_is_read_and_refused_credentials_are_reported() {
+    const USER: &str = "sessiond";
+    const PASSWORD: &str = "scram-secret-1";
+    let broker = tokio::task::spawn_blocking(|| Broker::start_sasl_ssl(USER, PASSWORD))
+        .await
+        .unwrap();
+    let sasl = broker.sasl_ssl().clone();
+    let work = tempfile::tempdir().unwrap();
+    let (calls, members) = unique_topics("sasl");
+    let topics = format!("{calls},{members}");
+
+    // Topics created, and events produced, over the secured listener only.
+    sessiond::kafka::admin::ensure_topics(&sasl.settings(PASSWORD), &[calls, members], 2)
+        .await
+        .expect("creating topics over SASL_SSL");
+    let events = work.path().join("demo.jsonl");
+    std::fs::write(&events, DEMO).unwrap();
+    let mut produce: Vec<String> = vec![
+        "produce".into(),
+        events.display().to_string(),
+        "--brokers".into(),
+        sasl.address.clone(),
+        "--topics".into(),
+        topics.clone(),
+    ];
+    for (key, value) in sasl.options(PASSWORD) {
+        produce.extend(["--kafka-option".into(), format!("{key}={value}")]);
+    }
+    let produce: Vec<&str> = produce.iter().map(String::as_str).collect();
+    let (ok, _, stderr) = common::run_sessiond(&produce);
+    assert!(ok, "sessiond produce over SASL_SSL: {stderr}");
+
+    // The right password: caught up, and serving what a replay of the file serves.
+    let port = common::broker::free_port();
+    let good_log = work.path().join("good.log");
+    let _good = serve_sasl_ssl(&sasl, PASSWORD, &topics, port, &good_log);
+    let expected = expected_responses();
+    assert!(expected.len() > 5);
+    let log = good_log.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
+        loop {
+            let ready = http_get_full(port, "/readyz", None).0 == 200;
+            if ready
+                && expected.iter().all(|(user, want)| {
+                    let (status, _, body) =
+                        http_get_full(port, "/sessions/active", Some(&token(user)));
+                    status == 200
+                        && serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .as_ref()
+                            == Some(want)
+                })
+            {
+                eprintln!("SASL_SSL: ready and serving in {:?}", started.elapsed());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serving over SASL_SSL within 60 s; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+
+    // A wrong password: the process keeps running, /readyz says why, the log says it once.
+    let port = common::broker::free_port();
+    let bad_log = work.path().join("bad.log");
+    let mut bad = serve_sasl_ssl(&sasl, "not-the-password", &topics, port, &bad_log);
+    let (reason, took) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            let (status, _, body) = http_get_full(port, "/readyz", None);
+            if status == 503 && body.contains("authentication failed") {
+                return (body, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "/readyz names the refused credentials within 30 s; last: {status} {body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    eprintln!("wrong password: /readyz after {took:?}: {reason}");
+    assert!(
+        reason.contains("loading: authentication failed: "),
+        "{reason}"
+    );
+    assert!(reason.contains("SASL authentication error"), "{reason}");
+    // Several of librdkafka's reconnect attempts later: still running, still saying why,
+    // and the refusal logged once.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        bad.0.try_wait().unwrap().is_none(),
+        "sessiond keeps running"
+    );
+    let (status, _, body) = http_get_full(port, "/readyz", None);
+    assert_eq!(status, 503);
+    assert!(body.contains("authentication failed"), "{body}");
+    let log = std::fs::read_to_string(&bad_log).unwrap();
+    if std::env::var_os("SESSIOND_KAFKA_VERBOSE").is_some() {
+        eprintln!("--- sessiond's log with the wrong password ---\n{log}");
+    }
+    let refusals = log
+        .lines()
+        .filter(|l| l.contains("refused sessiond's credentials"))
+        .count();
+    assert_eq!(refusals, 1, "the refusal is logged once:\n{log}");
+    // Not librdkafka's own line on every reconnect attempt either (those are debug lines).
+    let mentions = log
+        .lines()
+        .filter(|l| l.contains("SASL authentication error"))
+        .count();
+    assert_eq!(
+        mentions, 1,
+        "only sessiond's line names the refusal:\n{log}"
+    );
+    drop(bad);
+    drop(broker);
 }

@@ -162,7 +162,21 @@ struct FeedContext {
     failed: Mutex<Vec<Vec<u8>>>,
 }
 
-impl ClientContext for FeedContext {}
+/// rdkafka's default, except that connection failures repeated on every reconnect attempt
+/// are debug lines: the consumer reports those once per change.
+impl ClientContext for FeedContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::kafka::log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if crate::kafka::is_connection_error(&error) {
+            tracing::debug!(%error, reason, "change feed: kafka client error");
+        } else {
+            tracing::error!(%error, reason, "change feed: kafka client error");
+        }
+    }
+}
 
 impl ProducerContext for FeedContext {
     type DeliveryOpaque = ();

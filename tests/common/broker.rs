@@ -3,6 +3,8 @@
 //! ports in a temporary directory, or the broker named by `KAFKA_BROKERS`. [`Cluster`]
 //! starts three such nodes (a static 3-voter quorum, replication factor 3,
 //! `min.insync.replicas=2`) for tests that kill a leader.
+//! [`Broker::start_sasl_ssl`] starts one node that also has a SASL_SSL listener
+//! (SCRAM-SHA-512, TLS from a CA the test makes).
 //! `SESSIOND_TEST_BROKER=tansu` starts tansu instead (in-memory storage, or sqlite when a
 //! test restarts it), for comparison.
 //!
@@ -48,7 +50,53 @@ enum Kind {
         controller_port: u16,
         /// Set for a node of a [`Cluster`].
         node: Option<ClusterNode>,
+        /// Set for a node with a SASL_SSL listener for clients.
+        sasl: Option<SaslSsl>,
     },
+}
+
+/// A SASL_SSL listener for clients (SCRAM-SHA-512 over TLS), beside the PLAINTEXT one that
+/// stays for the broker itself (inter-broker) and for the tests' admin calls. Its
+/// certificate, for `127.0.0.1` and `localhost`, is signed by a CA made for this broker.
+#[derive(Clone, Debug)]
+pub struct SaslSsl {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    /// The CA's certificate, for `ssl.ca.location`.
+    pub ca_pem: PathBuf,
+    /// The SCRAM-SHA-512 user the broker knows (created when its storage was formatted).
+    pub username: String,
+    pub password: String,
+    port: u16,
+    /// The broker's key and certificate chain (PKCS12).
+    keystore: PathBuf,
+}
+
+/// The keystore's password.
+const KEYSTORE_PASSWORD: &str = "sessiond-test";
+
+impl SaslSsl {
+    /// The `--kafka-option` settings a client needs for this listener, with `password`.
+    pub fn options(&self, password: &str) -> Vec<(String, String)> {
+        [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", self.username.as_str()),
+            ("sasl.password", password),
+            ("ssl.ca.location", &self.ca_pem.to_string_lossy()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Client settings for this listener, with `password` (right or wrong).
+    pub fn settings(&self, password: &str) -> KafkaSettings {
+        KafkaSettings {
+            brokers: self.address.clone(),
+            options: self.options(password),
+        }
+    }
 }
 
 /// A node's place in a [`Cluster`]: its id, the static voter set, and how many nodes there are.
@@ -94,6 +142,7 @@ impl Broker {
                 owned: false,
                 controller_port: free_port(),
                 node: None,
+                sasl: None,
             }
         };
         Self::launch(port, kind)
@@ -102,6 +151,62 @@ impl Broker {
     /// A fresh broker on `port` (for a test that starts its client before its broker).
     pub fn start_on(port: u16) -> Self {
         Self::fresh(port)
+    }
+
+    /// A fresh Apache Kafka node whose clients' listener is SASL_SSL: SCRAM-SHA-512 with
+    /// user `username` (created when its storage is formatted), TLS with a certificate
+    /// signed by a CA made here ([`SaslSsl::ca_pem`]). [`Broker::brokers`] and
+    /// [`Broker::settings`] stay the PLAINTEXT listener (for creating topics);
+    /// [`Broker::sasl_ssl`] is the secured one.
+    pub fn start_sasl_ssl(username: &str, password: &str) -> Self {
+        assert!(
+            std::env::var("KAFKA_BROKERS").is_err() && !use_tansu(),
+            "a SASL_SSL test starts its own Apache Kafka node: unset KAFKA_BROKERS and \
+             SESSIOND_TEST_BROKER"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("sessiond-kafka-sasl-")
+            .tempdir()
+            .expect("a temporary directory")
+            .keep();
+        let (ca_pem, keystore) = make_tls(&dir.join("tls"));
+        let data = dir.join("data");
+        format_storage(
+            &data,
+            &[
+                "--add-scram".to_owned(),
+                format!("SCRAM-SHA-512=[name={username},password={password}]"),
+            ],
+        );
+        let sasl_port = free_port();
+        let sasl = SaslSsl {
+            address: format!("127.0.0.1:{sasl_port}"),
+            ca_pem,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            port: sasl_port,
+            keystore,
+        };
+        Self::launch(
+            free_port(),
+            Kind::Kafka {
+                dir,
+                owned: true,
+                controller_port: free_port(),
+                node: None,
+                sasl: Some(sasl),
+            },
+        )
+    }
+
+    /// The SASL_SSL listener of a broker from [`Broker::start_sasl_ssl`].
+    pub fn sasl_ssl(&self) -> &SaslSsl {
+        match &self.kind {
+            Kind::Kafka {
+                sasl: Some(sasl), ..
+            } => sasl,
+            _ => panic!("this broker has no SASL_SSL listener: see Broker::start_sasl_ssl"),
+        }
     }
 
     fn fresh(port: u16) -> Self {
@@ -122,6 +227,7 @@ impl Broker {
                 owned: true,
                 controller_port: free_port(),
                 node: None,
+                sasl: None,
             }
         };
         Self::launch(port, kind)
@@ -181,6 +287,7 @@ impl Broker {
             owned,
             controller_port,
             node,
+            sasl,
         } = &mut self.kind
         else {
             unreachable!()
@@ -190,7 +297,13 @@ impl Broker {
         for attempt in 1.. {
             std::fs::write(
                 dir.join("server.properties"),
-                server_properties(port, *controller_port, &dir.join("data"), node.as_ref()),
+                server_properties(
+                    port,
+                    *controller_port,
+                    &dir.join("data"),
+                    node.as_ref(),
+                    sasl.as_ref(),
+                ),
             )
             .expect("writing server.properties");
             // Appends, so a restart keeps the earlier runs' lines; `from` is where this one's begin.
@@ -355,6 +468,7 @@ impl Cluster {
                             voters: voters.clone(),
                             size,
                         }),
+                        sasl: None,
                     };
                     let port = ports[id as usize - 1];
                     scope.spawn(move || Broker::launch(port, kind))
@@ -754,11 +868,16 @@ fn jvm_options(home: &Path) -> Vec<String> {
 ///
 /// A node of a [`Cluster`] has its own id, the cluster's voters, and replication factor 3
 /// (or the cluster's size) with `min.insync.replicas=2` for the internal and default topics.
+///
+/// A node with `sasl` also listens there with SASL_SSL (SCRAM-SHA-512 only, the broker's
+/// key and certificate from a PKCS12 keystore); controller and inter-broker traffic stay
+/// PLAINTEXT on loopback.
 fn server_properties(
     port: u16,
     controller_port: u16,
     data: &Path,
     node: Option<&ClusterNode>,
+    sasl: Option<&SaslSsl>,
 ) -> String {
     let single = ClusterNode {
         id: 1,
@@ -768,16 +887,39 @@ fn server_properties(
     let node = node.unwrap_or(&single);
     let replicas = node.size.min(3);
     let min_isr = if replicas >= 3 { 2 } else { 1 };
+    let (mut listeners, mut advertised, mut protocols, mut secured) = (
+        format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"),
+        format!("PLAINTEXT://127.0.0.1:{port}"),
+        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        String::new(),
+    );
+    if let Some(sasl) = sasl {
+        let sasl_port = sasl.port;
+        listeners.push_str(&format!(",SASL_SSL://127.0.0.1:{sasl_port}"));
+        advertised.push_str(&format!(",SASL_SSL://127.0.0.1:{sasl_port}"));
+        protocols.push_str(",SASL_SSL:SASL_SSL");
+        secured = format!(
+            "sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location={keystore}
+listener.name.sasl_ssl.ssl.keystore.password={KEYSTORE_PASSWORD}
+listener.name.sasl_ssl.ssl.key.password={KEYSTORE_PASSWORD}
+",
+            keystore = sasl.keystore.display()
+        );
+    }
     format!(
         "process.roles=broker,controller
 node.id={id}
 controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners={listeners}
+advertised.listeners={advertised}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs={data}
+listener.security.protocol.map={protocols}
+{secured}log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
 default.replication.factor={replicas}
@@ -861,26 +1003,7 @@ fn formatted_template() -> &'static Path {
             .tempdir_in(&home)
             .expect("a temporary directory");
         let data = work.path().join("data");
-        let properties = work.path().join("server.properties");
-        std::fs::write(&properties, server_properties(1, 2, &data, None))
-            .expect("server.properties");
-        let output = java()
-            .args(jvm_options(&home))
-            .arg("-cp")
-            .arg(home.join("libs/*"))
-            .args(["kafka.tools.StorageTool", "format", "--cluster-id"])
-            // Any 22-character base64url UUID not starting with '-'.
-            .arg("4L6g3nShT-eMCtK--X86sw")
-            .arg("--config")
-            .arg(&properties)
-            .output()
-            .expect("running java (kafka.tools.StorageTool)");
-        assert!(
-            output.status.success() && data.join("meta.properties").exists(),
-            "formatting a KRaft data directory failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        format_storage(&data, &[]);
         if std::fs::rename(&data, &template).is_err() {
             assert!(
                 template.join("meta.properties").exists(),
@@ -890,6 +1013,77 @@ fn formatted_template() -> &'static Path {
         }
         template
     })
+}
+
+/// Formats `data` (with `kafka.tools.StorageTool format`, static quorum, node 1 of a fixed
+/// cluster id), with `extra` arguments (`--add-scram …`).
+fn format_storage(data: &Path, extra: &[String]) {
+    let home = kafka_home();
+    let parent = data.parent().expect("a data directory has a parent");
+    std::fs::create_dir_all(parent).expect("creating the broker's directory");
+    let properties = parent.join("format.properties");
+    std::fs::write(&properties, server_properties(1, 2, data, None, None))
+        .expect("format.properties");
+    let output = java()
+        .args(jvm_options(&home))
+        .arg("-cp")
+        .arg(home.join("libs/*"))
+        .args(["kafka.tools.StorageTool", "format", "--cluster-id"])
+        // Any 22-character base64url UUID not starting with '-'.
+        .arg("4L6g3nShT-eMCtK--X86sw")
+        .arg("--config")
+        .arg(&properties)
+        .args(extra)
+        .output()
+        .expect("running java (kafka.tools.StorageTool)");
+    assert!(
+        output.status.success() && data.join("meta.properties").exists(),
+        "formatting a KRaft data directory failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA and a certificate it signs for `127.0.0.1` and `localhost` (librdkafka checks the
+/// broker's name, `ssl.endpoint.identification.algorithm=https`, by default), made with
+/// openssl in `dir`; returns the CA's PEM and the broker's PKCS12 keystore.
+fn make_tls(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).expect("creating the TLS directory");
+    // Arguments without spaces, so a line each.
+    let openssl = |args: &str| {
+        let output = Command::new("openssl")
+            .args(args.split_whitespace())
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("running openssl (is it installed?): {e}"));
+        assert!(
+            output.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    openssl(&format!(
+        "req -x509 -days 2 -subj /CN=sessiond-test-CA {key} -keyout ca.key -out ca.pem \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign"
+    ));
+    openssl(&format!(
+        "req -subj /CN=127.0.0.1 {key} -keyout broker.key -out broker.csr"
+    ));
+    std::fs::write(
+        dir.join("broker.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("broker.ext");
+    openssl(
+        "x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+         -extfile broker.ext -out broker.pem",
+    );
+    openssl(&format!(
+        "pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
+         -passout pass:{KEYSTORE_PASSWORD} -out broker.p12"
+    ));
+    (dir.join("ca.pem"), dir.join("broker.p12"))
 }
 
 /// Waits for the log line Kafka writes once the broker is unfenced and serving.

@@ -1,11 +1,13 @@
 //! What librdkafka tells us about the brokers: whether any is up, and the partitions'
-//! high watermarks, from its statistics callback; logged once per change of state.
+//! high watermarks, from its statistics callback; and why none is, when the brokers
+//! refuse our credentials (its error callback); logged once per change of state.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
@@ -21,6 +23,8 @@ pub struct Connectivity {
 struct View {
     connected: bool,
     changed_at: Instant,
+    /// Why the brokers refused us (SASL authentication), while no broker is up.
+    auth_failure: Option<String>,
     high_watermarks: HashMap<(String, i32), i64>,
 }
 
@@ -30,6 +34,7 @@ impl Default for Connectivity {
             inner: Mutex::new(View {
                 connected: false,
                 changed_at: Instant::now(),
+                auth_failure: None,
                 high_watermarks: HashMap::new(),
             }),
         }
@@ -54,6 +59,11 @@ impl Connectivity {
             .copied()
     }
 
+    /// Why the brokers refused our credentials, while no broker is up.
+    pub fn auth_failure(&self) -> Option<String> {
+        self.inner.lock().ok()?.auth_failure.clone()
+    }
+
     /// Records that the brokers are (or are not) reachable.
     pub fn observe(&self, connected: bool) {
         if let Ok(mut v) = self.inner.lock()
@@ -62,10 +72,29 @@ impl Connectivity {
             v.connected = connected;
             v.changed_at = Instant::now();
             if connected {
+                v.auth_failure = None;
                 tracing::info!("broker connection up");
             } else {
                 tracing::warn!("broker connection lost; retrying with backoff");
             }
+        }
+    }
+
+    /// Records that a broker refused our credentials (librdkafka retries with backoff):
+    /// kept until a broker is up again, logged when it starts. Ignored while a broker is
+    /// up: another broker serves us.
+    pub fn observe_auth_failure(&self, reason: &str) {
+        if let Ok(mut v) = self.inner.lock()
+            && !v.connected
+        {
+            let reason = tidy_auth_reason(reason);
+            if v.auth_failure.is_none() {
+                tracing::error!(
+                    %reason,
+                    "the brokers refused sessiond's credentials (check sasl.username, sasl.password and sasl.mechanisms); retrying with backoff"
+                );
+            }
+            v.auth_failure = Some(reason);
         }
     }
 
@@ -96,13 +125,21 @@ pub struct IngestContext {
 }
 
 impl ClientContext for IngestContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::kafka::log_librdkafka(level, fac, log_message);
+    }
+
     fn stats(&self, statistics: Statistics) {
         self.connectivity.observe_statistics(&statistics);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.connectivity.observe(false);
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => self.connectivity.observe(false),
+            Some(RDKafkaErrorCode::Authentication) => {
+                self.connectivity.observe_auth_failure(reason);
+            }
+            _ => {}
         }
         // Transport errors repeat on every retry; the state change above is the log line.
         tracing::debug!(%error, reason, "kafka client error");
@@ -110,3 +147,75 @@ impl ClientContext for IngestContext {
 }
 
 impl ConsumerContext for IngestContext {}
+
+/// librdkafka's reason without the broker's name in front and the retry bookkeeping
+/// behind (`… (after 5ms in state AUTH_REQ, 3 identical error(s) suppressed)`), so that
+/// it reads the same on every retry.
+fn tidy_auth_reason(reason: &str) -> String {
+    let reason = reason.trim();
+    let reason = reason
+        .find(": ")
+        .filter(|&at| reason[..at].contains('/') && !reason[..at].contains(' '))
+        .map_or(reason, |at| &reason[at + 2..]);
+    let reason = reason
+        .rfind(" (after ")
+        .filter(|_| reason.ends_with(')'))
+        .map_or(reason, |at| &reason[..at]);
+    reason.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFUSED: &str = "sasl_ssl://127.0.0.1:9094/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512 (after 3ms in state AUTH_REQ, 2 identical error(s) suppressed)";
+
+    #[test]
+    fn an_authentication_failure_is_kept_until_a_broker_is_up() {
+        let connectivity = Connectivity::default();
+        assert_eq!(connectivity.auth_failure(), None);
+        connectivity.observe_auth_failure(REFUSED);
+        assert_eq!(
+            connectivity.auth_failure().as_deref(),
+            Some(
+                "SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
+            )
+        );
+        connectivity.observe(true);
+        assert_eq!(connectivity.auth_failure(), None);
+        // While a broker serves us, another one's refusal is not why we wait.
+        connectivity.observe_auth_failure(REFUSED);
+        assert_eq!(connectivity.auth_failure(), None);
+        connectivity.observe(false);
+        connectivity.observe_auth_failure(REFUSED);
+        assert!(connectivity.auth_failure().is_some());
+    }
+
+    #[test]
+    fn the_error_callback_records_authentication_errors_only() {
+        let context = IngestContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused",
+        );
+        assert_eq!(context.connectivity.auth_failure(), None);
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            REFUSED,
+        );
+        assert!(
+            context
+                .connectivity
+                .auth_failure()
+                .is_some_and(|r| r.starts_with("SASL authentication error: "))
+        );
+    }
+
+    #[test]
+    fn a_reason_without_a_broker_or_retry_notes_is_kept_whole() {
+        assert_eq!(
+            tidy_auth_reason(" no ticket: expired "),
+            "no ticket: expired"
+        );
+    }
+}

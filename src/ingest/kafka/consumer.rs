@@ -132,12 +132,22 @@ impl KafkaSource {
                     return;
                 }
                 Err(problem) => {
+                    // Lets the error callback tell why no broker answered.
+                    self.reader.idle(Duration::from_millis(100));
+                    let refused = self.reader.auth_failure();
+                    let problem = match &refused {
+                        Some(refused) => format!("authentication failed: {refused}"),
+                        None => problem,
+                    };
                     if problem != last_problem {
-                        tracing::warn!(%problem, "waiting for the brokers and topics; retrying with backoff");
+                        // A refusal was logged when it was seen.
+                        if refused.is_none() {
+                            tracing::warn!(%problem, "waiting for the brokers and topics; retrying with backoff");
+                        }
                         last_problem = problem.clone();
                     }
                     waiting(format!("loading: {problem}"));
-                    std::thread::sleep(backoff);
+                    self.reader.idle(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
@@ -268,8 +278,12 @@ impl Source for KafkaSource {
     /// stale by lag and broker connectivity.
     fn progress(&mut self) -> Progress {
         let (connected, since) = self.reader.connected();
-        let no_broker = (!connected && since.elapsed() >= self.config.stale_after)
-            .then(|| format!("no broker for {}s", since.elapsed().as_secs()));
+        // Refused credentials will not fix themselves: said at once, not after stale_after.
+        let no_broker = match self.reader.auth_failure() {
+            Some(refused) if !connected => Some(format!("authentication failed: {refused}")),
+            _ => (!connected && since.elapsed() >= self.config.stale_after)
+                .then(|| format!("no broker for {}s", since.elapsed().as_secs())),
+        };
         if self.partitions.is_empty() {
             let mut detail = "loading: waiting for the brokers and topics".to_owned();
             if let Some(no_broker) = no_broker {

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use crate::events::validate::BadRecord;
 use crate::kafka::KafkaSettings;
@@ -34,7 +37,7 @@ pub struct Origin<'a> {
 
 /// Copies bad records to their dead-letter topics.
 pub struct DeadLetters {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<DeadLetterContext>,
     suffix: String,
 }
 
@@ -54,7 +57,7 @@ impl DeadLetters {
             // A dead letter must not be dropped while the process lives: retry forever.
             .set("message.timeout.ms", "0")
             .set("enable.idempotence", "true")
-            .create()?;
+            .create_with_context(DeadLetterContext)?;
         Ok(Self {
             producer,
             suffix: suffix.to_owned(),
@@ -138,4 +141,29 @@ impl DeadLetters {
             tracing::warn!(%error, "dead letters not all delivered at shutdown");
         }
     }
+}
+
+/// The dead-letter producer's context: rdkafka's default, except that errors saying the
+/// brokers cannot be reached (or refuse our credentials), repeated on every reconnect
+/// attempt, are debug lines: the consumer beside it reports those once per change.
+struct DeadLetterContext;
+
+impl ClientContext for DeadLetterContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::kafka::log_librdkafka(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if crate::kafka::is_connection_error(&error) {
+            tracing::debug!(%error, reason, "dead-letter producer: kafka client error");
+        } else {
+            tracing::error!(%error, reason, "dead-letter producer: kafka client error");
+        }
+    }
+}
+
+impl ProducerContext for DeadLetterContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
 }

@@ -180,6 +180,27 @@ impl KafkaReader {
     pub fn connected(&self) -> (bool, Instant) {
         self.connectivity.state()
     }
+
+    /// Why the brokers refused our credentials, while no broker is up.
+    pub fn auth_failure(&self) -> Option<String> {
+        self.connectivity.auth_failure()
+    }
+
+    /// Waits `wait` while serving the client's callbacks (statistics, errors), which only
+    /// run when the consumer is polled: for waiting before partitions are assigned, when
+    /// no record can come.
+    pub fn idle(&self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        loop {
+            // Errors reach the context's error callback before they come back here.
+            let _ = self
+                .consumer
+                .poll(deadline.saturating_duration_since(Instant::now()));
+            if Instant::now() >= deadline {
+                return;
+            }
+        }
+    }
 }
 
 fn list(starts: &[(String, i32, StartAt)]) -> TopicPartitionList {
