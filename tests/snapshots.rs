@@ -1094,7 +1094,8 @@ async fn a_leader_killed_while_traffic_flows_loses_nothing() {
             .collect();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (table, records, tombstones) = read_table(&brokers, &changes);
+            let (table, records, tombstones) =
+                common::change_feed::change_table(&brokers, &changes);
             if table == expected {
                 eprintln!(
                     "the change feed ({records} records, {tombstones} tombstones) equals the \
@@ -1147,55 +1148,4 @@ async fn a_leader_killed_while_traffic_flows_loses_nothing() {
     .await
     .unwrap();
     eprintln!("done in {:?} ({brokers}, {names:?})", began.elapsed());
-}
-
-/// The topic read from the beginning as a table: the last value per key, tombstones
-/// deleting; and how many records and tombstones it had.
-fn read_table(brokers: &str, topic: &str) -> (BTreeMap<String, Session>, usize, usize) {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message as _;
-    use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "change-feed-test")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let partitions = metadata.topics()[0].partitions().len() as i32;
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&list).unwrap();
-    let (mut table, mut records, mut tombstones) = (BTreeMap::new(), 0, 0);
-    let mut ended = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ended < partitions && Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                records += 1;
-                let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
-                match message.payload() {
-                    None => {
-                        tombstones += 1;
-                        table.remove(&key);
-                    }
-                    Some(bytes) => {
-                        let info = wire::SessionInfo::decode(bytes).expect("a SessionInfo");
-                        let session =
-                            sessiond::codec::session_from_wire(info).expect("a whole session");
-                        table.insert(key, session);
-                    }
-                }
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
-            _ => {}
-        }
-    }
-    (table, records, tombstones)
 }

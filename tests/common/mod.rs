@@ -227,3 +227,69 @@ pub fn serve(args: &[&str], ready_within: std::time::Duration) -> (KillOnDrop, u
     });
     (guard, port)
 }
+
+pub mod change_feed {
+    //! Reading the change feed back.
+
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use prost::Message as _;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message as _;
+    use rdkafka::{Offset, TopicPartitionList};
+    use sessiond::codec::session_from_wire;
+    use sessiond::events::wire;
+    use sessiond::projection::Session;
+
+    /// A change-feed topic read from the beginning as a table: the last value per key, tombstones
+    /// deleting; and how many records and tombstones it had.
+    pub fn change_table(brokers: &str, topic: &str) -> (BTreeMap<String, Session>, usize, usize) {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "change-feed-test")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        if partitions == 0 {
+            return (BTreeMap::new(), 0, 0);
+        }
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&list).unwrap();
+        let (mut table, mut records, mut tombstones) = (BTreeMap::new(), 0, 0);
+        let mut ended = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ended < partitions && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    records += 1;
+                    let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
+                    match message.payload() {
+                        None => {
+                            tombstones += 1;
+                            table.remove(&key);
+                        }
+                        Some(bytes) => {
+                            let info = wire::SessionInfo::decode(bytes).expect("a SessionInfo");
+                            let session = session_from_wire(info).expect("a whole session");
+                            assert_eq!(&*session.id, key, "keyed by session id");
+                            table.insert(key, session);
+                        }
+                    }
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
+                _ => {}
+            }
+        }
+        (table, records, tombstones)
+    }
+}
