@@ -24,26 +24,7 @@ async fn the_change_feed_read_as_a_table_equals_the_projection() {
     let changes = format!("{calls}.changes");
     broker.create_topics(&[&calls, &members], 2).await;
     broker.create_topics(&[&changes], 3).await;
-    let topics = format!("{calls},{members}");
-    let brokers = broker.brokers.clone();
-    let changes_arg = changes.clone();
-    let (_service, _port) = tokio::task::spawn_blocking(move || {
-        serve(
-            &[
-                "--brokers",
-                &brokers,
-                "--topics",
-                &topics,
-                "--jwt-secret",
-                "x",
-                "--changes-topic",
-                &changes_arg,
-            ],
-            Duration::from_secs(60),
-        )
-    })
-    .await
-    .unwrap();
+    let _service = serve_with_feed(&broker.brokers, &calls, &members, &changes).await;
     produce_lines(
         &broker.settings(),
         &Topics {
@@ -119,26 +100,7 @@ async fn the_change_feed_after_real_compaction_still_equals_the_projection() {
     {
         created.expect("the change topic");
     }
-    let topics = format!("{calls},{members}");
-    let brokers = broker.brokers.clone();
-    let changes_arg = changes.clone();
-    let (_service, _port) = tokio::task::spawn_blocking(move || {
-        serve(
-            &[
-                "--brokers",
-                &brokers,
-                "--topics",
-                &topics,
-                "--jwt-secret",
-                "x",
-                "--changes-topic",
-                &changes_arg,
-            ],
-            Duration::from_secs(60),
-        )
-    })
-    .await
-    .unwrap();
+    let _service = serve_with_feed(&broker.brokers, &calls, &members, &changes).await;
     let kafka_topics = Topics {
         calls: calls.clone(),
         members: members.clone(),
@@ -233,4 +195,32 @@ fn wait_for_table(
         );
         std::thread::sleep(Duration::from_millis(1000));
     }
+}
+
+/// `serve` reading the topics and producing the change feed to `changes`, ready.
+async fn serve_with_feed(
+    brokers: &str,
+    calls: &str,
+    members: &str,
+    changes: &str,
+) -> common::KillOnDrop {
+    let args: Vec<String> = [
+        "--brokers",
+        brokers,
+        "--topics",
+        &format!("{calls},{members}"),
+        "--jwt-secret",
+        "x",
+        "--changes-topic",
+        changes,
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        serve(&args, Duration::from_secs(60)).0
+    })
+    .await
+    .unwrap()
 }
