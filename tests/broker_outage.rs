@@ -31,6 +31,18 @@ fn token(user: &str) -> String {
     .unwrap()
 }
 
+/// Whether every user's `/sessions/active` answers 200 with the expected response.
+fn serves_every_user(port: u16, expected: &[(String, serde_json::Value)]) -> bool {
+    expected.iter().all(|(user, want)| {
+        let (status, _, body) = http_get_full(port, "/sessions/active", Some(&token(user)));
+        status == 200
+            && serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .as_ref()
+                == Some(want)
+    })
+}
+
 /// Each user's expected response, from folding the whole file.
 fn expected_responses() -> Vec<(String, serde_json::Value)> {
     let projection = Arc::new(Projection::new());
@@ -153,18 +165,8 @@ async fn a_broker_outage_is_reported_and_survived() {
     let expected = expected_responses();
     assert!(expected.len() > 5);
     tokio::task::spawn_blocking(move || {
-        let matches = || {
-            http_get_full(port, "/readyz", None).0 == 200
-                && expected.iter().all(|(user, want)| {
-                    let (status, _, body) =
-                        http_get_full(port, "/sessions/active", Some(&token(user)));
-                    status == 200
-                        && serde_json::from_str::<serde_json::Value>(&body)
-                            .ok()
-                            .as_ref()
-                            == Some(want)
-                })
-        };
+        let matches =
+            || http_get_full(port, "/readyz", None).0 == 200 && serves_every_user(port, &expected);
         wait(
             "caught up and equal to a fresh replay",
             Duration::from_secs(60),
@@ -252,17 +254,7 @@ async fn a_sasl_ssl_cluster_is_read_and_refused_credentials_are_reported() {
         let deadline = started + Duration::from_secs(60);
         loop {
             let ready = http_get_full(port, "/readyz", None).0 == 200;
-            if ready
-                && expected.iter().all(|(user, want)| {
-                    let (status, _, body) =
-                        http_get_full(port, "/sessions/active", Some(&token(user)));
-                    status == 200
-                        && serde_json::from_str::<serde_json::Value>(&body)
-                            .ok()
-                            .as_ref()
-                            == Some(want)
-                })
-            {
+            if ready && serves_every_user(port, &expected) {
                 eprintln!("SASL_SSL: ready and serving in {:?}", started.elapsed());
                 return;
             }

@@ -482,19 +482,7 @@ async fn a_partition_whose_first_records_were_deleted_is_reported_at_start() {
             .unwrap(),
     );
     let token = common::token_with_roles("s", "U-1", &["User"]);
-    let ids = || -> Vec<String> {
-        let (status, body) = common::http_get(port, "/sessions/active", Some(&token));
-        if status != 200 {
-            return Vec::new();
-        }
-        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        body["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let ids = || common::active_session_ids(port, &token).unwrap_or_default();
     wait_until(Duration::from_secs(30), "the remaining sessions", || {
         ids() == ["S-3", "S-4"]
     });

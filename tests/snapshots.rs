@@ -794,15 +794,7 @@ async fn transactions_apply_when_committed_and_their_markers_do_not_hold_readine
         let dir = work.join("snapshots");
         let user = common::token_with_roles(SECRET, "U-txn", &["User"]);
         let sessions = |port: u16| -> Vec<String> {
-            let (status, body) = common::http_get(port, "/sessions/active", Some(&user));
-            assert_eq!(status, 200, "{body}");
-            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-            body["sessions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s["id"].as_str().unwrap().to_owned())
-                .collect()
+            common::active_session_ids(port, &user).expect("/sessions/active answers 200")
         };
         let ready = |port: u16| common::http_get(port, "/readyz", None).0 == 200;
 

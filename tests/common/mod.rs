@@ -195,6 +195,24 @@ pub fn token_with_roles(secret: &str, user: &str, roles: &[&str]) -> String {
     .expect("token")
 }
 
+/// The ids of the sessions `GET /sessions/active` returns with `token`, in its order; `None`
+/// unless it answers 200.
+pub fn active_session_ids(port: u16, token: &str) -> Option<Vec<String>> {
+    let (status, body) = http_get(port, "/sessions/active", Some(token));
+    if status != 200 {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    Some(
+        body["sessions"]
+            .as_array()
+            .expect("a sessions array")
+            .iter()
+            .map(|s| s["id"].as_str().expect("an id").to_owned())
+            .collect(),
+    )
+}
+
 /// Runs `sessiond` with `args` to completion; returns (success, stdout, stderr).
 pub fn run_sessiond(args: &[&str]) -> (bool, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
