@@ -65,6 +65,13 @@ struct ReplayArgs {
     #[arg(long, value_parser = parse_time, conflicts_with = "until_offsets")]
     until: Option<EventTime>,
 
+    /// With --until from brokers: read each partition only up to its first record stamped
+    /// later than --until plus this (found by the broker's timestamp index), trusting that
+    /// no event reaches the log later than this after it occurred; `none` reads to the
+    /// end.
+    #[arg(long, value_name = "DURATION|none", default_value = "10m", value_parser = parse_lateness, requires = "until")]
+    until_lateness: Lateness,
+
     /// Read each named partition up to (not including) OFFSET; the others to the end
     /// offsets seen at start.
     #[arg(long, value_delimiter = ',', value_name = "TOPIC:PARTITION:OFFSET", value_parser = parse_topic_offset)]
@@ -93,6 +100,19 @@ struct ReplayArgs {
 
     #[command(flatten)]
     fold: FoldArgs,
+}
+
+/// `--until-lateness`: a duration, or `none` for no bound.
+#[derive(Debug, Clone, Copy)]
+struct Lateness(Option<std::time::Duration>);
+
+fn parse_lateness(s: &str) -> Result<Lateness, String> {
+    if s == "none" {
+        return Ok(Lateness(None));
+    }
+    humantime::parse_duration(s)
+        .map(|d| Lateness(Some(d)))
+        .map_err(|e| format!("expected a duration such as 10m, or none: {e}"))
 }
 
 fn parse_topic_offset(s: &str) -> Result<(String, i32, i64), String> {
@@ -507,7 +527,10 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --events FILE.jsonl or --brokers HOST:PORT"),
     };
     let cutoff = match (args.until, args.until_offsets.is_empty()) {
-        (Some(time), _) => Cutoff::Time(time),
+        (Some(until), _) => Cutoff::Time {
+            until,
+            lateness: args.until_lateness.0,
+        },
         (None, false) => Cutoff::Offsets(
             args.until_offsets
                 .into_iter()
@@ -560,6 +583,9 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
             .watermark
             .map_or_else(|| "none".to_owned(), |w| w.to_api_string()),
     );
+    if let Some(note) = time_lookup_note(&options.cutoff, &summary) {
+        eprintln!("{note}");
+    }
     let mut stdout = std::io::stdout().lock();
     if options.digest {
         writeln!(stdout, "{}", sessiond::digest::digest(&projection))?;
@@ -570,6 +596,51 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// What a person needs to know about how a time cutoff bounded a read from brokers.
+fn time_lookup_note(
+    cutoff: &sessiond::replay::Cutoff,
+    summary: &sessiond::replay::ReplaySummary,
+) -> Option<String> {
+    use sessiond::ingest::kafka::bounded::TimeLookup;
+    use sessiond::replay::Cutoff;
+    let Cutoff::Time {
+        lateness: Some(lateness),
+        ..
+    } = cutoff
+    else {
+        return None;
+    };
+    let lateness_text = humantime::format_duration(*lateness);
+    match summary.time_lookup.as_ref()? {
+        TimeLookup::NotAsked => None,
+        TimeLookup::Unavailable(why) => Some(format!(
+            "the brokers could not look up timestamps ({why}): read every partition to its end"
+        )),
+        TimeLookup::Found { extended } => {
+            let mut note = format!(
+                "read each partition up to its first record stamped later than --until + {lateness_text} (--until-lateness)"
+            );
+            if !extended.is_empty() {
+                let names: Vec<String> = extended
+                    .iter()
+                    .map(|p| format!("{}:{}", p.topic, p.partition))
+                    .collect();
+                note.push_str(&format!(
+                    ", except {}: read to the end, because the first record past that point occurred before --until (record timestamps there do not follow event times)",
+                    names.join(", ")
+                ));
+            }
+            if let Some(delay) = summary.max_delay.filter(|d| d > lateness) {
+                note.push_str(&format!(
+                    "; warning: an event reached the log {} after it occurred, more than --until-lateness: events that late past the end read are missing, so rerun with a larger --until-lateness or with none",
+                    humantime::format_duration(std::time::Duration::from_millis(delay.as_millis() as u64))
+                ));
+            }
+            Some(note)
+        }
+    }
 }
 
 fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {

@@ -305,6 +305,15 @@ async fn replay_until_against_the_broker_equals_replaying_the_file() {
                 from_file.1.lines().last(),
                 "at {until}"
             );
+            // The records were stamped now, years after their events: the timestamp index
+            // cannot bound this read, and the replay noticed rather than stopping short.
+            assert!(
+                from_broker
+                    .2
+                    .contains("read to the end, because the first record past"),
+                "{}",
+                from_broker.2
+            );
             let file_user = run_sessiond(&[
                 "replay",
                 "--events",
@@ -349,6 +358,130 @@ async fn replay_until_against_the_broker_equals_replaying_the_file() {
             "exactly the records before those offsets:\n{out}"
         );
         assert!(!out.contains(&format!("{members}:")), "no member record");
+    })
+    .await
+    .unwrap();
+}
+
+/// The count in `replay`'s "replayed N records" summary line.
+fn replayed_records(stderr: &str) -> u64 {
+    stderr
+        .split("replayed ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {stderr}"))
+}
+
+/// Live traffic is stamped as it happens, so `replay --until T` from the broker reads only
+/// up to where the timestamp index says T (plus the lateness allowed) was passed, and
+/// still folds exactly what replaying the dumped file up to T folds.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_until_reads_up_to_the_timestamp_index_and_equals_the_file() {
+    let broker = Broker::start();
+    let (calls, members) = unique_topics("replay-lookup");
+    broker.create_topics(&[&calls, &members], 3).await;
+    let topics = format!("{calls},{members}");
+    let brokers = broker.brokers.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let start = sessiond::time::EventTime(i64::try_from(now.as_nanos()).unwrap());
+        let (ok, _, err) = run_sessiond(&[
+            "simulate",
+            "--brokers",
+            &brokers,
+            "--topics",
+            &topics,
+            "--rate",
+            "400",
+            "--duration",
+            "8s",
+            "--users",
+            "40",
+            "--seed",
+            "7",
+            "--start",
+            &start.to_api_string(),
+        ]);
+        assert!(ok, "{err}");
+        let dump = std::env::temp_dir().join(format!(
+            "sessiond-replay-lookup-{}.jsonl",
+            std::process::id()
+        ));
+        let (ok, lines, err) = run_sessiond(&["dump", "--brokers", &brokers, "--topics", &topics]);
+        assert!(ok, "{err}");
+        std::fs::write(&dump, &lines).unwrap();
+        let total = lines.lines().count() as u64;
+        let dump_path = dump.to_str().unwrap();
+
+        let until = start.saturating_add(Duration::from_secs(3)).to_api_string();
+        let broker_replay = |lateness: &str, extra: &[&str]| {
+            let mut args = vec![
+                "replay",
+                "--brokers",
+                &brokers,
+                "--topics",
+                &topics,
+                "--until",
+                &until,
+                "--until-lateness",
+                lateness,
+            ];
+            args.extend(extra);
+            let (ok, out, err) = run_sessiond(&args);
+            assert!(ok, "{err}");
+            (out, err)
+        };
+        let (file_digest, file_err) = {
+            let (ok, out, err) = run_sessiond(&[
+                "replay", "--events", dump_path, "--until", &until, "--digest",
+            ]);
+            assert!(ok, "{err}");
+            (out.lines().last().unwrap().to_owned(), err)
+        };
+        assert!(replayed_records(&file_err) == total, "{file_err}");
+
+        let (bounded, bounded_err) = broker_replay("1s", &["--digest"]);
+        assert_eq!(
+            bounded.lines().last().unwrap(),
+            file_digest,
+            "{bounded_err}"
+        );
+        let read = replayed_records(&bounded_err);
+        assert!(
+            read < total * 3 / 4,
+            "the timestamp index bounded the read: {read} of {total} records\n{bounded_err}"
+        );
+        assert!(
+            bounded_err.contains("up to its first record stamped later than --until + 1s")
+                && !bounded_err.contains("read to the end"),
+            "{bounded_err}"
+        );
+
+        let (whole, whole_err) = broker_replay("none", &["--digest"]);
+        assert_eq!(whole.lines().last().unwrap(), file_digest, "{whole_err}");
+        assert_eq!(replayed_records(&whole_err), total, "{whole_err}");
+
+        // One user's response, byte for byte, from the bounded read and from the file.
+        let user = lines
+            .lines()
+            .find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                v.pointer("/sessionStarted/endpointId")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_owned)
+            })
+            .expect("a SessionStarted with an endpoint in the dump");
+        let (from_broker, _) = broker_replay("1s", &["--user", &user]);
+        let (ok, from_file, err) = run_sessiond(&[
+            "replay", "--events", dump_path, "--until", &until, "--user", &user,
+        ]);
+        assert!(ok, "{err}");
+        assert_eq!(from_broker, from_file, "{user}");
+        assert!(from_file.contains("\"sessions\""), "{from_file}");
+        let _ = std::fs::remove_file(&dump);
     })
     .await
     .unwrap();

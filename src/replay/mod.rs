@@ -15,7 +15,7 @@ use crate::contract::Format;
 use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use crate::events::decode::{Decoded, decode_record};
 use crate::ingest::event_log;
-use crate::ingest::kafka::bounded::{self, BoundedError, BoundedRecord, Plan};
+use crate::ingest::kafka::bounded::{self, BoundedError, BoundedRecord, Ends, Plan, TimeLookup};
 use crate::kafka::KafkaSettings;
 use crate::position::StreamName;
 use crate::projection::{Fold, FoldConfig, Position, Projection};
@@ -43,8 +43,16 @@ pub enum Cutoff {
     /// The whole file, or the topics up to the end offsets seen at start.
     #[default]
     End,
-    /// Only events that occurred at or before this time (by `occurred_at`).
-    Time(EventTime),
+    /// Only events that occurred at or before `until` (by `occurred_at`).
+    Time {
+        /// The cutoff.
+        until: EventTime,
+        /// From brokers, each partition is read up to its first record stamped later
+        /// than `until` + this (the broker's timestamp index finds it), on the premise
+        /// that no event reaches the log later than this after it occurred; `None`
+        /// reads to the end offsets seen at start. Ignored for a file.
+        lateness: Option<std::time::Duration>,
+    },
     /// Each named partition up to (not including) this offset; the others to the end
     /// offsets seen at start.
     Offsets(BTreeMap<(String, i32), i64>),
@@ -92,6 +100,12 @@ pub struct ReplaySummary {
     pub pending_sessions: usize,
     /// The highest event time applied.
     pub watermark: Option<EventTime>,
+    /// From brokers with a time cutoff: whether the broker's timestamp index bounded the
+    /// read.
+    pub time_lookup: Option<TimeLookup>,
+    /// The longest an event read took to reach the log: its record's timestamp minus its
+    /// `occurred_at` (from brokers only; record timestamps are milliseconds).
+    pub max_delay: Option<std::time::Duration>,
 }
 
 /// Why a replay failed.
@@ -133,6 +147,19 @@ struct Replayer {
 }
 
 impl Replayer {
+    /// Notes how long after it occurred an event's record was stamped.
+    fn delay(&mut self, decoded: &Decoded, record_millis: Option<i64>) {
+        let (Decoded::Event(event), Some(millis)) = (decoded, record_millis) else {
+            return;
+        };
+        let stamped = i128::from(millis) * 1_000_000;
+        let delay = stamped - i128::from(event.occurred_at.0);
+        if let Ok(nanos) = u64::try_from(delay) {
+            let delay = std::time::Duration::from_nanos(nanos);
+            self.summary.max_delay = Some(self.summary.max_delay.map_or(delay, |d| d.max(delay)));
+        }
+    }
+
     fn record(&mut self, position: Position, decoded: Decoded) {
         if let Decoded::Event(event) = &decoded
             && self.cutoff_time.is_some_and(|t| event.occurred_at > t)
@@ -195,7 +222,7 @@ pub fn fold(
     let mut replayer = Replayer {
         fold,
         cutoff_time: match &options.cutoff {
-            Cutoff::Time(t) => Some(*t),
+            Cutoff::Time { until, .. } => Some(*until),
             _ => None,
         },
         trace,
@@ -209,16 +236,23 @@ pub fn fold(
             replay_file(path, &mut replayer)?;
         }
         ReplaySource::Kafka { settings, topics } => {
-            let until = match &options.cutoff {
-                Cutoff::Offsets(offsets) => offsets.clone(),
-                _ => BTreeMap::new(),
+            let ends = match &options.cutoff {
+                Cutoff::Offsets(offsets) => Ends::Offsets(offsets.clone()),
+                Cutoff::Time {
+                    until,
+                    lateness: Some(lateness),
+                } => Ends::StampedAfter {
+                    millis: stamp_millis(until.saturating_add(*lateness)),
+                    until: *until,
+                },
+                _ => Ends::HighWatermarks,
             };
             let bar = progress(0, "records");
             let trace = replayer.trace.clone();
-            bounded::read(
+            let plan = bounded::read(
                 settings,
                 topics,
-                &until,
+                &ends,
                 |plan: &Plan| {
                     if let Some(trace) = &trace {
                         trace.set_streams(plan.partitions.iter().map(|p| p.name.clone()).collect());
@@ -231,13 +265,15 @@ pub fn fold(
                         stream: record.stream,
                         offset: record.offset,
                     };
-                    replayer.record(
-                        position,
-                        decode_record(record.payload.unwrap_or_default(), record.key),
-                    );
+                    let decoded = decode_record(record.payload.unwrap_or_default(), record.key);
+                    replayer.delay(&decoded, record.timestamp);
+                    replayer.record(position, decoded);
                 },
             )?;
             bar.finish_and_clear();
+            if matches!(options.cutoff, Cutoff::Time { .. }) {
+                replayer.summary.time_lookup = Some(plan.time_lookup);
+            }
         }
     }
     if let Some(trace) = &replayer.trace {
@@ -248,6 +284,11 @@ pub fn fold(
     summary.pending_sessions = replayer.fold.pending_count();
     summary.watermark = replayer.fold.watermark();
     Ok((projection, replayer.fold, summary))
+}
+
+/// The last whole millisecond at or before `t`: record timestamps are milliseconds.
+fn stamp_millis(t: EventTime) -> i64 {
+    t.0.div_euclid(1_000_000)
 }
 
 fn replay_file(path: &std::path::Path, replayer: &mut Replayer) -> Result<(), ReplayError> {
