@@ -187,9 +187,20 @@ fn serve_sasl_ssl(
     port: u16,
     log: &std::path::Path,
 ) -> KillOnDrop {
+    serve_with_options(sasl, sasl.options(password), topics, port, log)
+}
+
+/// `serve` against a SASL_SSL listener with these `--kafka-option`s.
+fn serve_with_options(
+    sasl: &SaslSsl,
+    options: Vec<(String, String)>,
+    topics: &str,
+    port: u16,
+    log: &std::path::Path,
+) -> KillOnDrop {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sessiond"));
     command.args(["serve", "--brokers", &sasl.address, "--topics", topics]);
-    for (key, value) in sasl.options(password) {
+    for (key, value) in options {
         command.args(["--kafka-option", &format!("{key}={value}")]);
     }
     KillOnDrop(
@@ -324,5 +335,42 @@ async fn a_sasl_ssl_cluster_is_read_and_refused_credentials_are_reported() {
         "only sessiond's line names the refusal:\n{log}"
     );
     drop(bad);
+
+    // A CA that did not sign the broker's certificate: the handshake fails, and /readyz
+    // says so rather than waiting on "no broker".
+    let stranger = common::broker::make_tls(&work.path().join("stranger-ca")).0;
+    let options = sasl
+        .options(PASSWORD)
+        .into_iter()
+        .map(|(key, value)| match key.as_str() {
+            "ssl.ca.location" => (key, stranger.display().to_string()),
+            _ => (key, value),
+        })
+        .collect();
+    let port = common::broker::free_port();
+    let tls_log = work.path().join("tls.log");
+    let _untrusting = serve_with_options(&sasl, options, &topics, port, &tls_log);
+    let reason = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            let (status, _, body) = http_get_full(port, "/readyz", None);
+            if status == 503 && body.contains("TLS handshake failed") {
+                return body;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "/readyz names the failed TLS handshake within 30 s; last: {status} {body}\n{}",
+                std::fs::read_to_string(&tls_log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        reason.contains("loading: TLS handshake failed: ")
+            && reason.contains("certificate verify failed"),
+        "{reason}"
+    );
     drop(broker);
 }

@@ -1047,7 +1047,7 @@ fn format_storage(data: &Path, extra: &[String]) {
 /// A CA and a certificate it signs for `127.0.0.1` and `localhost` (librdkafka checks the
 /// broker's name, `ssl.endpoint.identification.algorithm=https`, by default), made with
 /// openssl in `dir`; returns the CA's PEM and the broker's PKCS12 keystore.
-fn make_tls(dir: &Path) -> (PathBuf, PathBuf) {
+pub fn make_tls(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).expect("creating the TLS directory");
     // Arguments without spaces, so a line each.
     let openssl = |args: &str| {

@@ -1,6 +1,7 @@
 //! What librdkafka tells us about the brokers: whether any is up, and the partitions'
 //! high watermarks, from its statistics callback; and why none is, when the brokers
-//! refuse our credentials (its error callback); logged once per change of state.
+//! refuse our credentials or the TLS handshake fails (its error callback); logged once per
+//! change of state.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,8 @@ pub struct Connectivity {
 struct View {
     connected: bool,
     changed_at: Instant,
-    /// Why the brokers refused us (SASL authentication), while no broker is up.
+    /// Why the brokers refused us (SASL authentication or the TLS handshake), said the
+    /// way readiness says it, while no broker is up.
     auth_failure: Option<String>,
     high_watermarks: HashMap<(String, i32), i64>,
 }
@@ -59,7 +61,8 @@ impl Connectivity {
             .copied()
     }
 
-    /// Why the brokers refused our credentials, while no broker is up.
+    /// Why the brokers refused us, while no broker is up: `authentication failed: …` or
+    /// `TLS handshake failed: …`.
     pub fn auth_failure(&self) -> Option<String> {
         self.inner.lock().ok()?.auth_failure.clone()
     }
@@ -84,15 +87,28 @@ impl Connectivity {
     /// kept until a broker is up again, logged when it starts. Ignored while a broker is
     /// up: another broker serves us.
     pub fn observe_auth_failure(&self, reason: &str) {
+        self.observe_refusal(
+            format!("authentication failed: {}", tidy_auth_reason(reason)),
+            "the brokers refused sessiond's credentials (check sasl.username, sasl.password and sasl.mechanisms); retrying with backoff",
+        );
+    }
+
+    /// Records that the TLS handshake with a broker failed (a CA that does not sign the
+    /// broker's certificate, a name mismatch, a plaintext listener): as with refused
+    /// credentials, retrying will not fix it.
+    pub fn observe_tls_failure(&self, reason: &str) {
+        self.observe_refusal(
+            format!("TLS handshake failed: {}", tidy_auth_reason(reason)),
+            "the TLS handshake with the brokers failed (check ssl.ca.location, the broker's certificate and security.protocol); retrying with backoff",
+        );
+    }
+
+    fn observe_refusal(&self, reason: String, advice: &str) {
         if let Ok(mut v) = self.inner.lock()
             && !v.connected
         {
-            let reason = tidy_auth_reason(reason);
-            if v.auth_failure.is_none() {
-                tracing::error!(
-                    %reason,
-                    "the brokers refused sessiond's credentials (check sasl.username, sasl.password and sasl.mechanisms); retrying with backoff"
-                );
+            if v.auth_failure.as_deref() != Some(reason.as_str()) {
+                tracing::error!(%reason, "{advice}");
             }
             v.auth_failure = Some(reason);
         }
@@ -139,6 +155,7 @@ impl ClientContext for IngestContext {
             Some(RDKafkaErrorCode::Authentication) => {
                 self.connectivity.observe_auth_failure(reason);
             }
+            Some(RDKafkaErrorCode::SSL) => self.connectivity.observe_tls_failure(reason),
             _ => {}
         }
         // Transport errors repeat on every retry; the state change above is the log line.
@@ -178,7 +195,7 @@ mod tests {
         assert_eq!(
             connectivity.auth_failure().as_deref(),
             Some(
-                "SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
+                "authentication failed: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
             )
         );
         connectivity.observe(true);
@@ -204,11 +221,25 @@ mod tests {
             REFUSED,
         );
         assert!(
-            context
-                .connectivity
-                .auth_failure()
-                .is_some_and(|r| r.starts_with("SASL authentication error: "))
+            context.connectivity.auth_failure().is_some_and(
+                |r| r.starts_with("authentication failed: SASL authentication error: ")
+            )
         );
+    }
+
+    #[test]
+    fn a_failed_tls_handshake_is_named_as_such() {
+        let context = IngestContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::SSL),
+            "ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (install ca-certificates package) (after 4ms in state SSL_HANDSHAKE)",
+        );
+        let reason = context.connectivity.auth_failure().unwrap();
+        assert!(
+            reason.starts_with("TLS handshake failed: SSL handshake failed: "),
+            "{reason}"
+        );
+        assert!(!reason.contains("after 4ms"), "{reason}");
     }
 
     #[test]

@@ -135,10 +135,7 @@ impl KafkaSource {
                     // Lets the error callback tell why no broker answered.
                     self.reader.idle(Duration::from_millis(100));
                     let refused = self.reader.auth_failure();
-                    let problem = match &refused {
-                        Some(refused) => format!("authentication failed: {refused}"),
-                        None => problem,
-                    };
+                    let problem = refused.clone().unwrap_or(problem);
                     if problem != last_problem {
                         // A refusal was logged when it was seen.
                         if refused.is_none() {
@@ -280,7 +277,7 @@ impl Source for KafkaSource {
         let (connected, since) = self.reader.connected();
         // Refused credentials will not fix themselves: said at once, not after stale_after.
         let no_broker = match self.reader.auth_failure() {
-            Some(refused) if !connected => Some(format!("authentication failed: {refused}")),
+            Some(refused) if !connected => Some(refused),
             _ => (!connected && since.elapsed() >= self.config.stale_after)
                 .then(|| format!("no broker for {}s", since.elapsed().as_secs())),
         };

@@ -181,7 +181,8 @@ impl KafkaReader {
         self.connectivity.state()
     }
 
-    /// Why the brokers refused our credentials, while no broker is up.
+    /// Why the brokers refused us (credentials or the TLS handshake), while no broker is
+    /// up.
     pub fn auth_failure(&self) -> Option<String> {
         self.connectivity.auth_failure()
     }
