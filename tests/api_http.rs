@@ -68,17 +68,65 @@ async fn format_is_negotiated_as_servicestack_on_asp_net_core() {
         // Accept: the first listed type decides; q-values are not read.
         ("GET", "/sessions/active", None, None, "json"),
         ("GET", "/sessions/active", None, Some("*/*"), "json"),
-        ("GET", "/sessions/active", None, Some("application/xml"), "xml"),
-        ("GET", "/sessions/active", None, Some("application/json"), "json"),
-        ("GET", "/sessions/active", None, Some("application/xml, application/json"), "xml"),
-        ("GET", "/sessions/active", None, Some("application/json, application/xml"), "json"),
-        ("GET", "/sessions/active", None, Some("application/json;q=0.1, application/xml;q=0.9"), "json"),
-        ("GET", "/sessions/active", None, Some("application/xml;q=0.1, application/json"), "xml"),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/json"),
+            "json",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml, application/json"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/json, application/xml"),
+            "json",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/json;q=0.1, application/xml;q=0.9"),
+            "json",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml;q=0.1, application/json"),
+            "xml",
+        ),
         ("GET", "/sessions/active", None, Some("text/xml"), "json"),
         ("GET", "/sessions/active", None, Some("text/plain"), "json"),
-        ("GET", "/sessions/active", None, Some("application/jsv"), "jsv"),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/jsv"),
+            "jsv",
+        ),
         ("GET", "/sessions/active", None, Some("text/csv"), "csv"),
-        ("GET", "/sessions/active", None, Some("text/html, */*"), "html"),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("text/html, */*"),
+            "html",
+        ),
         (
             "GET",
             "/sessions/active",
@@ -88,35 +136,113 @@ async fn format_is_negotiated_as_servicestack_on_asp_net_core() {
         ),
         // ?format beats Accept.
         ("GET", "/sessions/active", Some("xml"), None, "xml"),
-        ("GET", "/sessions/active", Some("xml"), Some("application/json"), "xml"),
-        ("GET", "/sessions/active", Some("json"), Some("application/xml"), "json"),
+        (
+            "GET",
+            "/sessions/active",
+            Some("xml"),
+            Some("application/json"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            Some("json"),
+            Some("application/xml"),
+            "json",
+        ),
         ("GET", "/sessions/active", Some("xml.aspx"), None, "xml"),
         ("GET", "/sessions/active", Some("JSV"), None, "jsv"),
-        ("GET", "/sessions/active", Some("csv"), Some("application/xml"), "csv"),
+        (
+            "GET",
+            "/sessions/active",
+            Some("csv"),
+            Some("application/xml"),
+            "csv",
+        ),
         ("GET", "/sessions/active", Some("html"), None, "html"),
-        ("GET", "/sessions/active", Some("yaml"), Some("application/xml"), "xml"),
+        (
+            "GET",
+            "/sessions/active",
+            Some("yaml"),
+            Some("application/xml"),
+            "xml",
+        ),
         // A route extension beats ?format and Accept.
         ("GET", "/sessions/active.xml", None, None, "xml"),
-        ("GET", "/sessions/active.xml", None, Some("application/json"), "xml"),
+        (
+            "GET",
+            "/sessions/active.xml",
+            None,
+            Some("application/json"),
+            "xml",
+        ),
         ("GET", "/sessions/active.xml", Some("json"), None, "xml"),
-        ("GET", "/sessions/active.json", None, Some("application/xml"), "json"),
+        (
+            "GET",
+            "/sessions/active.json",
+            None,
+            Some("application/xml"),
+            "json",
+        ),
         ("GET", "/sessions/active.json", Some("xml"), None, "json"),
         ("GET", "/sessions/active.jsv", Some("csv"), None, "jsv"),
-        ("GET", "/sessions/active.csv", None, Some("text/html"), "csv"),
+        (
+            "GET",
+            "/sessions/active.csv",
+            None,
+            Some("text/html"),
+            "csv",
+        ),
         ("GET", "/sessions/active.html", None, None, "html"),
         // Predefined routes: the route's format, ?format still overrides.
-        ("GET", "/json/reply/GetActiveSessions", None, Some("application/xml"), "json"),
+        (
+            "GET",
+            "/json/reply/GetActiveSessions",
+            None,
+            Some("application/xml"),
+            "json",
+        ),
         ("POST", "/json/reply/GetActiveSessions", None, None, "json"),
         ("GET", "/xml/reply/GetActiveSessions", None, None, "xml"),
-        ("POST", "/xml/reply/GetActiveSessions", None, Some("application/json"), "xml"),
-        ("GET", "/xml/reply/GetActiveSessions", Some("json"), None, "json"),
-        ("GET", "/jsv/reply/GetActiveSessions", None, None, "text/jsv"),
+        (
+            "POST",
+            "/xml/reply/GetActiveSessions",
+            None,
+            Some("application/json"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/xml/reply/GetActiveSessions",
+            Some("json"),
+            None,
+            "json",
+        ),
+        (
+            "GET",
+            "/jsv/reply/GetActiveSessions",
+            None,
+            None,
+            "text/jsv",
+        ),
         ("POST", "/csv/reply/GetActiveSessions", None, None, "csv"),
         ("GET", "/html/reply/GetActiveSessions", None, None, "html"),
-        ("GET", "/json/reply/GetActiveSessions", Some("csv"), None, "csv"),
+        (
+            "GET",
+            "/json/reply/GetActiveSessions",
+            Some("csv"),
+            None,
+            "csv",
+        ),
         // /api: like the plain route.
         ("GET", "/api/GetActiveSessions", None, None, "json"),
-        ("POST", "/api/GetActiveSessions", None, Some("application/xml"), "xml"),
+        (
+            "POST",
+            "/api/GetActiveSessions",
+            None,
+            Some("application/xml"),
+            "xml",
+        ),
         ("GET", "/api/GetActiveSessions", Some("jsv"), None, "jsv"),
         // GetMySessions: the same rules.
         ("GET", "/sessions/my", None, Some("application/xml"), "xml"),
@@ -171,7 +297,11 @@ async fn format_is_negotiated_as_servicestack_on_asp_net_core() {
                 assert!(body.contains("S-1") && !body.contains("S-2"), "{case}");
             }
             "jsv" | "text/jsv" => {
-                let want = if *expected == "jsv" { "application/jsv" } else { "text/jsv" };
+                let want = if *expected == "jsv" {
+                    "application/jsv"
+                } else {
+                    "text/jsv"
+                };
                 assert_eq!(content_type, want, "{case}");
                 assert!(body.starts_with("{sessions:[{id:S-1,"), "{case}: {body}");
             }
@@ -182,14 +312,23 @@ async fn format_is_negotiated_as_servicestack_on_asp_net_core() {
                     format!("attachment;filename=\"{operation}.csv\"").as_str(),
                     "{case}"
                 );
-                assert!(body.starts_with("Sessions\r\n\"[{id:S-1,"), "{case}: {body}");
+                assert!(
+                    body.starts_with("Sessions\r\n\"[{id:S-1,"),
+                    "{case}: {body}"
+                );
                 assert!(body.ends_with("}]\"\r\n"), "{case}: {body}");
             }
             "html" => {
                 assert_eq!(content_type, "text/html", "{case}");
                 assert!(body.starts_with("<!DOCTYPE html>"), "{case}: {body}");
-                assert!(body.contains(&format!("<title>{operation} Snapshot</title>")), "{case}");
-                assert!(body.contains("<td>S-1</td>") && !body.contains("S-2"), "{case}");
+                assert!(
+                    body.contains(&format!("<title>{operation} Snapshot</title>")),
+                    "{case}"
+                );
+                assert!(
+                    body.contains("<td>S-1</td>") && !body.contains("S-2"),
+                    "{case}"
+                );
             }
             other => panic!("unknown expectation {other}"),
         }

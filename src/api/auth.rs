@@ -70,7 +70,9 @@ impl Principal {
     /// Whether the caller has `role`; `Admin` has every role, as ServiceStack's
     /// `HasAllRoles` rules (case-sensitive, like its `List.Contains`).
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role || r == SERVICESTACK_ADMIN_ROLE)
+        self.roles
+            .iter()
+            .any(|r| r == role || r == SERVICESTACK_ADMIN_ROLE)
     }
 }
 

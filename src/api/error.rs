@@ -28,7 +28,9 @@ pub enum ApiError {
     #[error("Session not found")]
     SessionNotFound,
     /// `?callback=`: JSONP would let any site read a signed-in user's sessions.
-    #[error("JSONP (?callback=) is not supported; call the API with fetch or a ServiceStack client")]
+    #[error(
+        "JSONP (?callback=) is not supported; call the API with fetch or a ServiceStack client"
+    )]
     JsonpNotSupported,
 }
 
@@ -84,7 +86,12 @@ impl ApiError {
     }
 
     /// The full response in `format`, to a request of `operation` on `route`.
-    pub fn into_response_for(self, format: Format, route: RouteFormat, operation: &str) -> Response {
+    pub fn into_response_for(
+        self,
+        format: Format,
+        route: RouteFormat,
+        operation: &str,
+    ) -> Response {
         let body = render_error(format, &self.body());
         let mut response = respond(format, route, operation, body);
         *response.status_mut() = self.status();

@@ -13,8 +13,7 @@ use time::macros::format_description;
 
 use super::AppState;
 use crate::contract::native::{
-    NativeOptions, csharp::csharp, metadata::metadata_types, python::python,
-    typescript::typescript,
+    NativeOptions, csharp::csharp, metadata::metadata_types, python::python, typescript::typescript,
 };
 
 /// The languages served, by route segment, with their generators.

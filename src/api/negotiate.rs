@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(negotiate(Some("format=xml"), json, &[]), Format::Json);
         let xml = RouteFormat::Predefined(Format::Xml);
         assert_eq!(negotiate(Some("a=1&format=jsv"), xml, &[]), Format::Jsv);
-        assert_eq!(negotiate(Some("format=%63sv"), RouteFormat::None, &[]), Format::Csv);
+        assert_eq!(
+            negotiate(Some("format=%63sv"), RouteFormat::None, &[]),
+            Format::Csv
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ fn write_value(out: &mut String, value: &Value, ty: Option<&TypeDef>) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => out.push_str(&escape(s)),
-        Value::Array(items) if items.is_empty() => out.push_str("<span class=\"empty\">none</span>"),
+        Value::Array(items) if items.is_empty() => {
+            out.push_str("<span class=\"empty\">none</span>")
+        }
         Value::Array(items) => {
             out.push_str("<ol>");
             for item in items {

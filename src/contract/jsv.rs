@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(s("abc def"), "abc def");
         assert_eq!(s(""), "\"\"");
         assert_eq!(s("Acme, Inc"), "\"Acme, Inc\"");
-        assert_eq!(s("2026-11-24T09:15:02.125Z"), "\"2026-11-24T09:15:02.125Z\"");
+        assert_eq!(
+            s("2026-11-24T09:15:02.125Z"),
+            "\"2026-11-24T09:15:02.125Z\""
+        );
         assert_eq!(s("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(s("a]b"), "\"a]b\"");
         assert_eq!(s("l1\nl2"), "\"l1\nl2\"");

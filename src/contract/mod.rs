@@ -100,3 +100,75 @@ pub fn render_error(format: Format, error: &ErrorResponse) -> Vec<u8> {
         Format::Html => html::to_html("ErrorResponse", ty, error).into_bytes(),
     }
 }
+
+/// The sample response the metadata pages show: every string `String`, every enum its first
+/// member, every list and dictionary one item (as ServiceStack's `PopulateWith` fills a DTO).
+pub fn sample_response() -> GetActiveSessionsResponse {
+    use self::dto::{CustomerBreadcrumb, SessionInfo, SessionLogInfo, SessionMemberInfo};
+    use crate::model::{
+        FlowChannels, SessionCallState, SessionDialState, SessionDirections, SessionHoldReasons,
+        SessionMemberCallState, SessionMemberRoles, SessionQueueStates,
+    };
+    let s = || Some("String".to_owned());
+    let member = SessionMemberInfo {
+        identity: s(),
+        endpoint_id: s(),
+        display_name: s(),
+        is_original_member: false,
+        avatar_url: s(),
+        application_data: Some([("String".to_owned(), "String".to_owned())].into()),
+        call_state: SessionMemberCallState::None,
+        role: SessionMemberRoles::None,
+        call_sid: s(),
+        muted: false,
+    };
+    let session = SessionInfo {
+        id: s(),
+        date_created: s(),
+        date_last_modified: s(),
+        created_by: s(),
+        last_modified_by: s(),
+        dial_state: SessionDialState::None,
+        call_state: SessionCallState::Disconnected,
+        queue_state: SessionQueueStates::None,
+        account_id: s(),
+        account_name: s(),
+        customer_id: s(),
+        customer_breadcrumb: vec![CustomerBreadcrumb { id: s(), name: s() }],
+        customer_name: s(),
+        endpoint_id: s(),
+        endpoint_name: s(),
+        date_completed: s(),
+        destination: s(),
+        to_address: s(),
+        from_address: s(),
+        from_name: s(),
+        answered_by_name: s(),
+        queue_member_id: s(),
+        channel: FlowChannels::Voice,
+        ended: false,
+        outcome: s(),
+        call_sid: s(),
+        console_data: s(),
+        hold_queue_name: s(),
+        held_by_user_id: s(),
+        hold_reason: SessionHoldReasons::None,
+        conference_sid: s(),
+        display_name: s(),
+        log: vec![SessionLogInfo {
+            date: s(),
+            message: s(),
+        }],
+        members: vec![member],
+        callback_number: s(),
+        answered_by_id: s(),
+        direction: SessionDirections::Incoming,
+        from_phone_number: s(),
+        most_recent_participant_call_sid: s(),
+        was_missed: false,
+        ring_queue_id: s(),
+    };
+    GetActiveSessionsResponse {
+        sessions: vec![session],
+    }
+}

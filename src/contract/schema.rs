@@ -365,11 +365,7 @@ pub static TYPES: &[TypeDef] = &[
                 Str,
                 "The name of the hold queue for this call",
             ),
-            prop(
-                "HeldByUserId",
-                Str,
-                "The user ID who put this call on hold",
-            ),
+            prop("HeldByUserId", Str, "The user ID who put this call on hold"),
             prop(
                 "HoldReason",
                 Enum("SessionHoldReasons"),

@@ -97,7 +97,10 @@ pub fn csharp(options: &NativeOptions) -> String {
 }
 
 fn summary(out: &mut String, indent: &str, text: &str) {
-    let _ = writeln!(out, "{indent}///<summary>\n{indent}///{text}\n{indent}///</summary>");
+    let _ = writeln!(
+        out,
+        "{indent}///<summary>\n{indent}///{text}\n{indent}///</summary>"
+    );
 }
 
 fn write_type(out: &mut String, ty: &TypeDef, style: Style) {

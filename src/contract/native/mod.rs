@@ -193,11 +193,7 @@ fn quoted(s: &str) -> String {
 fn type_attributes(ty: &TypeDef, with_route: bool) -> Vec<String> {
     let mut out = Vec::new();
     if with_route && let Some(op) = schema::operation(ty.name) {
-        out.push(format!(
-            "Route({}, {})",
-            quoted(op.route),
-            quoted(op.verb)
-        ));
+        out.push(format!("Route({}, {})", quoted(op.route), quoted(op.verb)));
     }
     if let Some(d) = ty.description {
         out.push(format!("Api(Description={})", quoted(d)));

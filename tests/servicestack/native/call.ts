@@ -31,7 +31,7 @@ const response: GetActiveSessionsResponse = await client(process.env.SESSIOND_TO
 const first: SessionInfo | undefined = response.sessions[0];
 out.ids = response.sessions.map((s: SessionInfo) => s.id);
 out.firstCallState = first?.callState;
-out.connected = first?.callState === SessionCallState.Connected;
+out.ringing = first?.callState === SessionCallState.Ringing;
 out.firstMembers = first?.members.map((m) => [m.identity, m.role, m.muted]);
 
 const api = await JsonApiClient.create(url);
