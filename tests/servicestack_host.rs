@@ -679,6 +679,112 @@ async fn types_routes_serve_source_for_the_tools() {
     );
 }
 
+/// Undoes the HTML escaping the pages use.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The text of every `<pre>` (and `<pre><code …>`) block, unescaped.
+fn pre_blocks(html: &str) -> Vec<String> {
+    html.split("<pre>")
+        .skip(1)
+        .map(|rest| {
+            let block = rest.split("</pre>").next().unwrap();
+            let block = match block.strip_prefix("<code") {
+                Some(code) => code.split_once('>').unwrap().1.trim_end_matches("</code>"),
+                None => block,
+            };
+            unescape(block)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn metadata_pages_show_each_operation_as_the_published_page_does() {
+    let app = app(projection());
+    let host = [("host", "evovoice.example")];
+    // The published page: /xml/metadata?op=GetActiveSessions&lang=typescript.
+    let (status, h, page) = get(
+        &app,
+        "/xml/metadata?op=GetActiveSessions&lang=typescript",
+        &host,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    for part in [
+        "<h1>Evo Voice</h1>",
+        "<h2>GetActiveSessions</h2>",
+        "<h3 id='desc'>Get your active sessions. Will eventually replace GetMySessions</h3>",
+        "<b>Requires Authentication</b>",
+        "<td>Required role:</td><td>User</td>",
+        "<th>GET</th><th>/sessions/active</th>",
+        "<a href=\"http://evovoice.example/types/typescript?IncludeTypes=GetActiveSessions.*\">TypeScript GetActiveSessions DTOs</a>",
+        "append the <b>.xml</b> suffix or <b>?format=xml</b>",
+        "<h3>HTTP + XML</h3>",
+    ] {
+        assert!(page.contains(part), "missing {part}");
+    }
+    let pres = pre_blocks(&page);
+    assert_eq!(pres.len(), 3, "{page}");
+    assert_eq!(pres[0].trim(), page_dtos("GetActiveSessions").trim());
+    assert_eq!(
+        pres[1],
+        "\nGET /sessions/active HTTP/1.1 \nHost: evovoice.example \nAccept: application/xml\n"
+    );
+    // The sample response is the page's, byte for byte.
+    let reference = fs::read_to_string(
+        Path::new(ROOT).join("../shared/reference/GetActiveSessions-metadata-page.txt"),
+    )
+    .expect("the reference page");
+    let published = &reference[reference.find("HTTP/1.1 200 OK").unwrap()..];
+    assert_eq!(pres[2].trim(), published.trim());
+
+    // Other formats and languages.
+    let (_, _, page) = get(&app, "/json/metadata?op=GetMySessions&lang=python", &host).await;
+    let pres = pre_blocks(&page);
+    assert!(pres[0].contains("class GetMySessions(IReturn[GetMySessionsResponse]):"));
+    assert!(!pres[0].contains("Options:"));
+    let json = pres[2].split("\n\n").nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        v["sessions"][0]["members"][0]["applicationData"]["String"],
+        "String"
+    );
+    let (_, _, page) = get(&app, "/jsv/metadata?op=GetActiveSessions", &host).await;
+    assert!(page.contains("<h3>SessionInfo : EntityInfo</h3>"));
+    assert!(page.contains("<td>WasMissed</td><td>bool</td><td>Was this session missed?</td>"));
+    assert!(pre_blocks(&page)[1].contains(
+        "Content-Type: application/jsv\nContent-Length: length\n\n{sessions:[{id:String,"
+    ));
+    let (_, _, page) = get(
+        &app,
+        "/csv/metadata?op=GetActiveSessions&lang=csharp",
+        &host,
+    )
+    .await;
+    assert!(pre_blocks(&page)[0].contains(
+        "public partial class GetActiveSessions\n        : IReturn<GetActiveSessionsResponse>"
+    ));
+
+    // The index, and an unknown operation.
+    let (status, _, index) = get(&app, "/metadata", &host).await;
+    assert_eq!(status, StatusCode::OK);
+    for op in ["GetActiveSessions", "GetMySessions"] {
+        for f in ["json", "xml", "jsv", "csv"] {
+            let link = format!("href=\"http://evovoice.example/{f}/metadata?op={op}\"");
+            assert!(index.contains(&link), "{link}");
+        }
+    }
+    let (status, _, page) = get(&app, "/xml/metadata?op=%3Cscript%3E", &host).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("&lt;script&gt;") && !page.contains("<script"));
+}
+
 /// `body` without its `Date:` line (the generation time).
 fn strip_date(body: &str) -> String {
     body.lines()
