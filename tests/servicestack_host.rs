@@ -553,10 +553,8 @@ fn xml_children(xml: &str, parent: &str) -> Vec<String> {
                     depth_in = Some(depth);
                 }
             }
-            Event::Empty(e) => {
-                if depth_in == Some(depth) {
-                    out.push(String::from_utf8(e.local_name().as_ref().to_vec()).unwrap());
-                }
+            Event::Empty(e) if depth_in == Some(depth) => {
+                out.push(String::from_utf8(e.local_name().as_ref().to_vec()).unwrap());
             }
             Event::End(_) => {
                 if depth_in == Some(depth) {

@@ -16,8 +16,11 @@ use crate::contract::native::{
     NativeOptions, csharp::csharp, metadata::metadata_types, python::python, typescript::typescript,
 };
 
+/// A language's generator.
+type Generator = fn(&NativeOptions) -> String;
+
 /// The languages served, by route segment, with their generators.
-const LANGUAGES: [(&str, &str, fn(&NativeOptions) -> String); 3] = [
+const LANGUAGES: [(&str, &str, Generator); 3] = [
     ("typescript", "TypeScript", typescript),
     ("python", "Python", python),
     ("csharp", "CSharp", csharp),
