@@ -10,7 +10,7 @@ pub mod metadata;
 pub mod python;
 pub mod typescript;
 
-use super::schema::{self, Body, TypeDef};
+use super::schema::{self, TypeDef};
 
 /// The ServiceStack version whose generators this output follows (`Version:` in the header):
 /// the version the published page fingerprints (v6.5).
@@ -176,11 +176,6 @@ fn closure<'a>(name: &'a str, out: &mut Vec<&'a str>) {
     for r in ty.references() {
         closure(r, out);
     }
-}
-
-/// Whether the type is a class (not an enum).
-fn is_class(ty: &TypeDef) -> bool {
-    matches!(ty.body, Body::Class { .. })
 }
 
 /// A string as a C#-style quoted literal (`ToEscapedString`, JSON-like).

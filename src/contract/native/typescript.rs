@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Default, NativeOptions, is_class, quoted, selected_types, type_attributes};
+use super::{Default, NativeOptions, quoted, selected_types, type_attributes};
 use crate::contract::schema::{self, Body, PropType, TypeDef};
 
 /// The header's options and their defaults, in the generator's order.
@@ -138,7 +138,6 @@ fn write_type(out: &mut String, ty: &TypeDef, style: Style) {
         );
     }
     out.push_str("}\n");
-    debug_assert!(is_class(ty));
 }
 
 fn ts_type(ty: PropType) -> String {
