@@ -12,6 +12,9 @@ macro_rules! api_enum {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            /// Every member's name, in declaration order (the contract's enum members).
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($variant)),+];
+
             /// The name written on the wire (JSON string, XML text).
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => stringify!($variant)),+ }

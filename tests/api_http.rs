@@ -57,12 +57,17 @@ type NegotiationCase = (
     &'static str,
 );
 
+/// Issue 13's decisions: a REST route's extension beats `?format`, which beats a predefined
+/// route, which beats `Accept`; the first media type listed in `Accept` decides (by prefix,
+/// against HTML, JSON, XML, JSV, CSV); otherwise JSON.
 #[tokio::test]
-async fn format_is_negotiated_by_query_then_route_then_accept() {
+async fn format_is_negotiated_as_servicestack_on_asp_net_core() {
     let app = app(projection());
     let bearer = format!("Bearer {}", token("U-1", &["User"]));
     let table: &[NegotiationCase] = &[
+        // Accept: the first listed type decides; q-values are not read.
         ("GET", "/sessions/active", None, None, "json"),
+        ("GET", "/sessions/active", None, Some("*/*"), "json"),
         (
             "GET",
             "/sessions/active",
@@ -70,7 +75,6 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             Some("application/xml"),
             "xml",
         ),
-        ("GET", "/sessions/active", None, Some("text/xml"), "xml"),
         (
             "GET",
             "/sessions/active",
@@ -83,22 +87,54 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             "/sessions/active",
             None,
             Some("application/xml, application/json"),
+            "xml",
+        ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/json, application/xml"),
             "json",
         ),
         (
             "GET",
             "/sessions/active",
             None,
-            Some("application/xml;q=0.9, application/json;q=0.1"),
+            Some("application/json;q=0.1, application/xml;q=0.9"),
             "json",
         ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/xml;q=0.1, application/json"),
+            "xml",
+        ),
+        ("GET", "/sessions/active", None, Some("text/xml"), "json"),
+        ("GET", "/sessions/active", None, Some("text/plain"), "json"),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("application/jsv"),
+            "jsv",
+        ),
+        ("GET", "/sessions/active", None, Some("text/csv"), "csv"),
         (
             "GET",
             "/sessions/active",
             None,
             Some("text/html, */*"),
-            "json",
+            "html",
         ),
+        (
+            "GET",
+            "/sessions/active",
+            None,
+            Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            "html",
+        ),
+        // ?format beats Accept.
         ("GET", "/sessions/active", Some("xml"), None, "xml"),
         (
             "GET",
@@ -115,13 +151,23 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             "json",
         ),
         ("GET", "/sessions/active", Some("xml.aspx"), None, "xml"),
+        ("GET", "/sessions/active", Some("JSV"), None, "jsv"),
         (
             "GET",
             "/sessions/active",
             Some("csv"),
             Some("application/xml"),
+            "csv",
+        ),
+        ("GET", "/sessions/active", Some("html"), None, "html"),
+        (
+            "GET",
+            "/sessions/active",
+            Some("yaml"),
+            Some("application/xml"),
             "xml",
         ),
+        // A route extension beats ?format and Accept.
         ("GET", "/sessions/active.xml", None, None, "xml"),
         (
             "GET",
@@ -130,7 +176,7 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             Some("application/json"),
             "xml",
         ),
-        ("GET", "/sessions/active.xml", Some("json"), None, "json"),
+        ("GET", "/sessions/active.xml", Some("json"), None, "xml"),
         (
             "GET",
             "/sessions/active.json",
@@ -138,7 +184,17 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             Some("application/xml"),
             "json",
         ),
-        ("GET", "/sessions/active.json", Some("xml"), None, "xml"),
+        ("GET", "/sessions/active.json", Some("xml"), None, "json"),
+        ("GET", "/sessions/active.jsv", Some("csv"), None, "jsv"),
+        (
+            "GET",
+            "/sessions/active.csv",
+            None,
+            Some("text/html"),
+            "csv",
+        ),
+        ("GET", "/sessions/active.html", None, None, "html"),
+        // Predefined routes: the route's format, ?format still overrides.
         (
             "GET",
             "/json/reply/GetActiveSessions",
@@ -162,6 +218,23 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             None,
             "json",
         ),
+        (
+            "GET",
+            "/jsv/reply/GetActiveSessions",
+            None,
+            None,
+            "text/jsv",
+        ),
+        ("POST", "/csv/reply/GetActiveSessions", None, None, "csv"),
+        ("GET", "/html/reply/GetActiveSessions", None, None, "html"),
+        (
+            "GET",
+            "/json/reply/GetActiveSessions",
+            Some("csv"),
+            None,
+            "csv",
+        ),
+        // /api: like the plain route.
         ("GET", "/api/GetActiveSessions", None, None, "json"),
         (
             "POST",
@@ -170,9 +243,12 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
             Some("application/xml"),
             "xml",
         ),
+        ("GET", "/api/GetActiveSessions", Some("jsv"), None, "jsv"),
+        // GetMySessions: the same rules.
         ("GET", "/sessions/my", None, Some("application/xml"), "xml"),
         ("GET", "/sessions/my.json", None, None, "json"),
         ("GET", "/sessions/my.xml", None, None, "xml"),
+        ("GET", "/sessions/my.csv", None, None, "csv"),
         ("GET", "/json/reply/GetMySessions", None, None, "json"),
         ("POST", "/xml/reply/GetMySessions", None, None, "xml"),
         ("POST", "/api/GetMySessions", None, None, "json"),
@@ -198,6 +274,11 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
         assert_eq!(response.status(), StatusCode::OK, "{case}: {body}");
         assert_eq!(response.headers()[header::VARY], "Accept", "{case}");
         let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        let operation = if route.contains("My") || route.contains("/my") {
+            "GetMySessions"
+        } else {
+            "GetActiveSessions"
+        };
         match *expected {
             "json" => {
                 assert_eq!(content_type, "application/json; charset=utf-8", "{case}");
@@ -205,7 +286,7 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
                 assert_eq!(value["sessions"][0]["id"], "S-1", "{case}");
                 assert_eq!(value["sessions"].as_array().unwrap().len(), 1, "{case}");
             }
-            _ => {
+            "xml" => {
                 assert_eq!(content_type, "application/xml", "{case}");
                 assert!(
                     body.starts_with(
@@ -215,6 +296,41 @@ async fn format_is_negotiated_by_query_then_route_then_accept() {
                 );
                 assert!(body.contains("S-1") && !body.contains("S-2"), "{case}");
             }
+            "jsv" | "text/jsv" => {
+                let want = if *expected == "jsv" {
+                    "application/jsv"
+                } else {
+                    "text/jsv"
+                };
+                assert_eq!(content_type, want, "{case}");
+                assert!(body.starts_with("{sessions:[{id:S-1,"), "{case}: {body}");
+            }
+            "csv" => {
+                assert_eq!(content_type, "text/csv", "{case}");
+                assert_eq!(
+                    response.headers()[header::CONTENT_DISPOSITION],
+                    format!("attachment;filename=\"{operation}.csv\"").as_str(),
+                    "{case}"
+                );
+                assert!(
+                    body.starts_with("Sessions\r\n\"[{id:S-1,"),
+                    "{case}: {body}"
+                );
+                assert!(body.ends_with("}]\"\r\n"), "{case}: {body}");
+            }
+            "html" => {
+                assert_eq!(content_type, "text/html", "{case}");
+                assert!(body.starts_with("<!DOCTYPE html>"), "{case}: {body}");
+                assert!(
+                    body.contains(&format!("<title>{operation} Snapshot</title>")),
+                    "{case}"
+                );
+                assert!(
+                    body.contains("<td>S-1</td>") && !body.contains("S-2"),
+                    "{case}"
+                );
+            }
+            other => panic!("unknown expectation {other}"),
         }
     }
 }

@@ -63,10 +63,16 @@ pub struct Principal {
     pub roles: Vec<String>,
 }
 
+/// The role that passes every role check, as in ServiceStack (`RoleNames.Admin`).
+pub const SERVICESTACK_ADMIN_ROLE: &str = "Admin";
+
 impl Principal {
-    /// Whether the caller has `role`.
+    /// Whether the caller has `role`; `Admin` has every role, as ServiceStack's
+    /// `HasAllRoles` rules (case-sensitive, like its `List.Contains`).
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+        self.roles
+            .iter()
+            .any(|r| r == role || r == SERVICESTACK_ADMIN_ROLE)
     }
 }
 
@@ -103,8 +109,28 @@ pub struct Claims {
 struct VerifiedClaims {
     #[serde(default)]
     sub: String,
-    #[serde(default)]
+    #[serde(default, alias = "Roles", deserialize_with = "string_list")]
     roles: Vec<String>,
+}
+
+/// A `roles` claim as ServiceStack reads it: a JSON array of strings, or one string of
+/// comma-separated names (`"User,Admin"`), items trimmed and empty ones dropped.
+fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match List::deserialize(d)? {
+        List::Many(items) => items,
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect())
 }
 
 /// Verifies request credentials.

@@ -4,9 +4,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::negotiate::{Format, respond};
+use super::negotiate::{Format, RouteFormat, respond};
 use crate::contract::dto::{ErrorResponse, ResponseStatus};
-use crate::contract::xml;
+use crate::contract::render_error;
 
 /// Every way an API request can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,11 @@ pub enum ApiError {
     /// The session asked for is not active (or its history is not kept).
     #[error("Session not found")]
     SessionNotFound,
+    /// `?callback=`: JSONP would let any site read a signed-in user's sessions.
+    #[error(
+        "JSONP (?callback=) is not supported; call the API with fetch or a ServiceStack client"
+    )]
+    JsonpNotSupported,
 }
 
 impl ApiError {
@@ -38,12 +43,14 @@ impl ApiError {
             }
             Self::InvalidRole => StatusCode::FORBIDDEN,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::JsonpNotSupported => StatusCode::BAD_REQUEST,
         }
     }
 
     /// The ServiceStack `errorCode`: the status name, as ServiceStack's `HttpError` sets it.
     pub fn error_code(self) -> &'static str {
         match self.status() {
+            StatusCode::BAD_REQUEST => "NotSupported",
             StatusCode::UNAUTHORIZED => "Unauthorized",
             StatusCode::NOT_FOUND => "NotFound",
             _ => "Forbidden",
@@ -58,7 +65,7 @@ impl ApiError {
                 r#"Bearer realm="sessiond", error="invalid_token", error_description="Token has expired""#,
             ),
             Self::TokenInvalid => Some(r#"Bearer realm="sessiond", error="invalid_token""#),
-            Self::InvalidRole | Self::SessionNotFound => None,
+            Self::InvalidRole | Self::SessionNotFound | Self::JsonpNotSupported => None,
         }
     }
 
@@ -75,11 +82,18 @@ impl ApiError {
 
     /// The full response in `format`.
     pub fn into_response_as(self, format: Format) -> Response {
-        let body = self.body();
-        let mut response = match format {
-            Format::Json => respond(format, serde_json::to_vec(&body).unwrap_or_default()),
-            Format::Xml => respond(format, xml::error_response(&body)),
-        };
+        self.into_response_for(format, RouteFormat::None, "ErrorResponse")
+    }
+
+    /// The full response in `format`, to a request of `operation` on `route`.
+    pub fn into_response_for(
+        self,
+        format: Format,
+        route: RouteFormat,
+        operation: &str,
+    ) -> Response {
+        let body = render_error(format, &self.body());
+        let mut response = respond(format, route, operation, body);
         *response.status_mut() = self.status();
         if let Some(challenge) = self.challenge() {
             response.headers_mut().insert(

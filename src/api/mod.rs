@@ -5,6 +5,8 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod metadata;
+pub mod native;
 pub mod negotiate;
 pub mod stream;
 
@@ -17,9 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use self::auth::{Authenticator, USER_ROLE};
-use self::negotiate::{Format, negotiate, respond};
+use self::error::ApiError;
+use self::negotiate::{Format, RouteFormat, negotiate_request, respond, wants_jsonp};
 use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
-use crate::contract::render;
+use crate::contract::render_operation;
 use crate::history::History;
 use crate::live::ChangeHub;
 use crate::projection::Projection;
@@ -60,24 +63,30 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/active/stream", get(stream::active_stream))
         .route("/sessions/{id}/history", get(admin::history));
     for (operation, path) in SESSION_OPERATIONS {
-        router = router
-            .route(path, sessions_route(None))
-            .route(&format!("{path}.json"), sessions_route(Some(Format::Json)))
-            .route(&format!("{path}.xml"), sessions_route(Some(Format::Xml)))
-            .route(
-                &format!("/json/reply/{operation}"),
-                sessions_route(Some(Format::Json)).post(sessions_handler(Some(Format::Json))),
-            )
-            .route(
-                &format!("/xml/reply/{operation}"),
-                sessions_route(Some(Format::Xml)).post(sessions_handler(Some(Format::Xml))),
-            )
-            .route(
-                &format!("/api/{operation}"),
-                sessions_route(None).post(sessions_handler(None)),
-            );
+        router = router.route(path, sessions_route(RouteFormat::None, operation));
+        for format in Format::ALL {
+            let name = format.name();
+            let predefined = RouteFormat::Predefined(format);
+            router = router
+                .route(
+                    &format!("{path}.{name}"),
+                    sessions_route(RouteFormat::Extension(format), operation),
+                )
+                .route(
+                    &format!("/{name}/reply/{operation}"),
+                    sessions_route(predefined, operation)
+                        .post(sessions_handler(predefined, operation)),
+                );
+        }
+        router = router.route(
+            &format!("/api/{operation}"),
+            sessions_route(RouteFormat::None, operation)
+                .post(sessions_handler(RouteFormat::None, operation)),
+        );
     }
     router
+        .merge(native::routes())
+        .merge(metadata::routes())
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(track_requests))
         .with_state(state)
@@ -106,36 +115,42 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-fn sessions_route(route_format: Option<Format>) -> MethodRouter<AppState> {
-    get(sessions_handler(route_format))
+fn sessions_route(route: RouteFormat, operation: &'static str) -> MethodRouter<AppState> {
+    get(sessions_handler(route, operation))
 }
 
-/// The sessions handler for a route that may itself name a format.
+/// The sessions handler for `operation` on a route that may itself name a format.
 fn sessions_handler(
-    route_format: Option<Format>,
+    route: RouteFormat,
+    operation: &'static str,
 ) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> std::future::Ready<Response> + Clone {
     move |State(state), headers, RawQuery(query)| {
         std::future::ready(active_sessions(
             &state,
-            route_format,
+            route,
+            operation,
             &headers,
             query.as_deref(),
         ))
     }
 }
 
-/// `GetActiveSessions`: the caller's active sessions, in the negotiated format.
+/// `GetActiveSessions` (or `GetMySessions`): the caller's active sessions, in the
+/// negotiated format.
 fn active_sessions(
     state: &AppState,
-    route_format: Option<Format>,
+    route: RouteFormat,
+    operation: &str,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = negotiate(query, route_format, accept);
+    let format = negotiate_request(query, route, headers);
+    if wants_jsonp(query) {
+        return ApiError::JsonpNotSupported.into_response_for(format, route, operation);
+    }
     let principal = match state.auth.require_role(headers, USER_ROLE) {
         Ok(p) => p,
-        Err(e) => return e.into_response_as(format),
+        Err(e) => return e.into_response_for(format, route, operation),
     };
     let response = GetActiveSessionsResponse {
         sessions: state
@@ -145,7 +160,8 @@ fn active_sessions(
             .map(|s| SessionInfo::from(&**s))
             .collect(),
     };
-    let mut response = respond(format, render(format, &response));
+    let body = render_operation(format, operation, &response);
+    let mut response = respond(format, route, operation, body);
     if let Some(reason) = state.readiness.stale_reason() {
         // Reads keep answering from the last state; the header says it may be out of date.
         if let Ok(value) = HeaderValue::from_str(&reason) {

@@ -344,7 +344,7 @@ pub fn render(
                 let info = SessionInfo::from(&*s);
                 return Ok(match format {
                     Format::Json => serde_json::to_vec_pretty(&info).unwrap_or_default(),
-                    Format::Xml => crate::contract::render(
+                    _ => crate::contract::render(
                         format,
                         &GetActiveSessionsResponse {
                             sessions: vec![info],
@@ -362,8 +362,10 @@ pub fn render(
     };
     let response = GetActiveSessionsResponse { sessions };
     Ok(match (selection, format) {
+        (Selection::Session(_) | Selection::All, Format::Json) => {
+            serde_json::to_vec_pretty(&response).unwrap_or_default()
+        }
         // A user's response is byte for byte what the API sends.
-        (Selection::User(_), _) | (_, Format::Xml) => crate::contract::render(format, &response),
-        (_, Format::Json) => serde_json::to_vec_pretty(&response).unwrap_or_default(),
+        _ => crate::contract::render(format, &response),
     })
 }
