@@ -27,6 +27,13 @@ pub enum ApiError {
     /// The session asked for is not active (or its history is not kept).
     #[error("Session not found")]
     SessionNotFound,
+    /// The caller has used up its request budget; it may try again after this many
+    /// seconds.
+    #[error("Too many requests: try again in {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until a request will be accepted again.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -38,6 +45,7 @@ impl ApiError {
             }
             Self::InvalidRole => StatusCode::FORBIDDEN,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -46,6 +54,7 @@ impl ApiError {
         match self.status() {
             StatusCode::UNAUTHORIZED => "Unauthorized",
             StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
             _ => "Forbidden",
         }
     }
@@ -58,7 +67,7 @@ impl ApiError {
                 r#"Bearer realm="sessiond", error="invalid_token", error_description="Token has expired""#,
             ),
             Self::TokenInvalid => Some(r#"Bearer realm="sessiond", error="invalid_token""#),
-            Self::InvalidRole | Self::SessionNotFound => None,
+            Self::InvalidRole | Self::SessionNotFound | Self::TooManyRequests { .. } => None,
         }
     }
 
@@ -86,6 +95,11 @@ impl ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod keys;
+pub mod limits;
 pub mod negotiate;
 pub mod stream;
 
@@ -17,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use self::auth::{Authenticator, USER_ROLE};
+use self::limits::UserLimits;
 use self::negotiate::{Format, negotiate, respond};
 use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use crate::contract::render;
@@ -24,6 +27,8 @@ use crate::history::History;
 use crate::live::ChangeHub;
 use crate::projection::Projection;
 use crate::status::Status;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::readiness::Readiness;
 
@@ -42,6 +47,11 @@ pub struct AppState {
     pub history: Arc<History>,
     /// Per-user change streams, for `/sessions/active/stream`.
     pub hub: Arc<ChangeHub>,
+    /// Per-user request rate and live-stream caps.
+    pub limits: Arc<UserLimits>,
+    /// Cancelled when the server closes its connections: live streams end, telling
+    /// clients to reconnect (to another replica).
+    pub shutdown: CancellationToken,
 }
 
 /// The request DTO names that return the caller's active sessions.
@@ -113,19 +123,16 @@ fn sessions_route(route_format: Option<Format>) -> MethodRouter<AppState> {
 /// The sessions handler for a route that may itself name a format.
 fn sessions_handler(
     route_format: Option<Format>,
-) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> std::future::Ready<Response> + Clone {
+) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> BoxFuture<'static, Response> + Clone {
     move |State(state), headers, RawQuery(query)| {
-        std::future::ready(active_sessions(
-            &state,
-            route_format,
-            &headers,
-            query.as_deref(),
-        ))
+        Box::pin(
+            async move { active_sessions(&state, route_format, &headers, query.as_deref()).await },
+        )
     }
 }
 
 /// `GetActiveSessions`: the caller's active sessions, in the negotiated format.
-fn active_sessions(
+async fn active_sessions(
     state: &AppState,
     route_format: Option<Format>,
     headers: &HeaderMap,
@@ -133,7 +140,7 @@ fn active_sessions(
 ) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = negotiate(query, route_format, accept);
-    let principal = match state.auth.require_role(headers, USER_ROLE) {
+    let principal = match limits::authorize(state, headers, &[USER_ROLE]).await {
         Ok(p) => p,
         Err(e) => return e.into_response_as(format),
     };
