@@ -52,9 +52,10 @@ pub(super) async fn active_stream(State(state): State<AppState>, headers: Header
         .into_response()
 }
 
-/// When the token stops being accepted (its `exp` plus the leeway), as an instant.
+/// When the token stops being accepted (past its `exp` plus the leeway), as an instant.
 fn token_deadline(exp: u64) -> tokio::time::Instant {
-    let at = UNIX_EPOCH + Duration::from_secs(exp) + MAX_LEEWAY;
+    // jsonwebtoken refuses a token once `now - leeway > exp`, in whole seconds.
+    let at = UNIX_EPOCH + Duration::from_secs(exp + 1) + MAX_LEEWAY;
     let left = at
         .duration_since(SystemTime::now())
         .unwrap_or_default()

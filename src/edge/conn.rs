@@ -76,6 +76,8 @@ struct Activity {
     in_flight: AtomicUsize,
     idle_since: Mutex<Option<Instant>>,
     served: std::sync::atomic::AtomicBool,
+    /// Wakes the idle watch when a request starts or ends.
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -94,15 +96,20 @@ impl Activity {
             } else {
                 settings.header_read_timeout
             };
+            // Registered before reading the state, so a change in between still wakes it.
+            let changed = self.changed.notified();
             let since = *self
                 .idle_since
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             match since {
                 Some(since) if since.elapsed() >= limit => return,
-                Some(since) => tokio::time::sleep_until(since + limit).await,
-                // Busy: look again later (a request ending resets `idle_since`).
-                None => tokio::time::sleep(limit).await,
+                Some(since) => tokio::select! {
+                    () = tokio::time::sleep_until(since + limit) => {}
+                    () = changed => {}
+                },
+                // Busy until a request ends.
+                None => changed.await,
             }
         }
     }
@@ -121,6 +128,8 @@ impl Drop for InFlight {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             *since = Some(Instant::now());
         }
+        drop(since);
+        self.0.changed.notify_waiters();
     }
 }
 
@@ -137,6 +146,7 @@ pub(super) async fn serve(
         in_flight: AtomicUsize::new(0),
         idle_since: Mutex::new(Some(Instant::now())),
         served: std::sync::atomic::AtomicBool::new(false),
+        changed: tokio::sync::Notify::new(),
     });
     let tracked = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -148,6 +158,7 @@ pub(super) async fn serve(
             *since = None;
             tracked.begin()
         };
+        tracked.changed.notify_waiters();
         let app = app.clone();
         async move {
             let response = app.oneshot(request.map(Body::new)).await?;
