@@ -656,3 +656,48 @@ fn a_wildcard_origin_is_refused_at_start() {
     assert!(!ok);
     assert!(stderr.contains("is not an origin"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_streams_share_one_http2_cleartext_connection() {
+    use http_body_util::BodyExt as _;
+    let (_server, port) = start(&[]);
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("an HTTP/2 (prior knowledge) handshake");
+    tokio::spawn(connection);
+    let alice = token(ALICE);
+    let mut tabs = Vec::new();
+    for _ in 0..8 {
+        let request =
+            hyper::Request::get(format!("http://127.0.0.1:{port}/sessions/active/stream"))
+                .header("authorization", format!("Bearer {alice}"))
+                .body(http_body_util::Empty::<axum::body::Bytes>::new())
+                .unwrap();
+        let mut sender = sender.clone();
+        tabs.push(tokio::spawn(async move {
+            let response = sender.send_request(request).await.expect("a response");
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.version(), hyper::Version::HTTP_2);
+            let mut body = response.into_body();
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .expect("a first event")
+                .expect("a frame")
+                .expect("data");
+            let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+            assert!(text.contains("event: snapshot"), "{text}");
+            body
+        }));
+    }
+    let mut open = Vec::new();
+    for tab in tabs {
+        open.push(tab.await.unwrap());
+    }
+    assert_eq!(open.len(), 8, "every tab is live on one connection");
+}
