@@ -125,7 +125,7 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
 
     let secret = random_secret();
     let auth = Authenticator::new(&AuthSettings {
-        secret: Some(secret.clone()),
+        secrets: vec![secret.clone()],
         ..AuthSettings::default()
     })?;
     let listener = TcpListener::bind(config.http)
@@ -149,6 +149,8 @@ pub async fn run(config: DemoConfig) -> Result<(), DemoError> {
         history_depth: crate::server::DEFAULT_HISTORY_DEPTH,
         snapshots: None,
         changes_topic: None,
+        edge: crate::edge::EdgeConfig::default(),
+        limits: crate::api::limits::LimitsConfig::default(),
     };
     let service = tokio::spawn(serve_with(listener, serve_config, handles.clone()));
 

@@ -50,6 +50,7 @@ pub mod snapshot;
 pub mod ingest;
 pub mod replay;
 pub mod api;
+pub mod edge;
 pub mod server;
 pub mod demo;
 

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sessiond::api::auth::{AuthSettings, Authenticator, TokenRequest, mint_token};
+use sessiond::api::keys::{Jwks, JwksSettings, JwksSource};
+use sessiond::api::limits::LimitsConfig;
 use sessiond::demo::{self, DemoConfig};
+use sessiond::edge::EdgeConfig;
 use sessiond::ingest::kafka::consumer::IngestConfig;
 use sessiond::ingest::kafka::dump::{DumpRange, dump};
 use sessiond::kafka::produce::{Topics, produce_lines, producer};
@@ -193,6 +196,9 @@ struct ServeArgs {
     jwt: JwtArgs,
 
     #[command(flatten)]
+    edge: EdgeArgs,
+
+    #[command(flatten)]
     fold: FoldArgs,
 
     /// Applied events kept per active session for GET /sessions/{id}/history (0: none).
@@ -329,18 +335,38 @@ fn parse_from(s: &str) -> Result<From, String> {
 
 #[derive(Debug, Args)]
 struct JwtArgs {
-    /// Shared secret that verifies HS256 tokens.
+    /// Shared secret that verifies HS256 tokens; repeatable (or comma-separated in the
+    /// variable), any of them verifies, so a secret rotates without downtime.
     #[arg(
         long,
         env = "SESSIOND_JWT_SECRET",
         hide_env_values = true,
-        value_name = "SECRET"
+        value_name = "SECRET",
+        value_delimiter = ','
     )]
-    jwt_secret: Option<String>,
+    jwt_secret: Vec<String>,
 
-    /// PEM file with the public key that verifies RS256 (RSA) or ES256 (EC P-256) tokens.
-    #[arg(long, env = "SESSIOND_JWT_PUBLIC_KEY", value_name = "FILE.pem")]
-    jwt_public_key: Option<PathBuf>,
+    /// PEM file with a public key that verifies RS256 (RSA) or ES256 (EC P-256) tokens;
+    /// repeatable (or comma-separated in the variable), any of them verifies.
+    #[arg(
+        long,
+        env = "SESSIOND_JWT_PUBLIC_KEY",
+        value_name = "FILE.pem",
+        value_delimiter = ','
+    )]
+    jwt_public_key: Vec<PathBuf>,
+
+    /// A JSON Web Key Set (a file, or an http(s) URL) whose keys verify tokens by `kid`.
+    #[arg(long, env = "SESSIOND_JWT_JWKS", value_name = "FILE|URL")]
+    jwt_jwks: Option<JwksSource>,
+
+    /// How often the JWKS is fetched again.
+    #[arg(long, env = "SESSIOND_JWT_JWKS_REFRESH", default_value = "5m", value_parser = humantime::parse_duration)]
+    jwt_jwks_refresh: Duration,
+
+    /// A token whose `kid` the JWKS lacks fetches it again, at most once per this.
+    #[arg(long, env = "SESSIOND_JWT_JWKS_COOLDOWN", default_value = "30s", value_parser = humantime::parse_duration)]
+    jwt_jwks_cooldown: Duration,
 
     /// Required token issuer (`iss`), when set.
     #[arg(long, env = "SESSIOND_JWT_ISSUER")]
@@ -366,11 +392,93 @@ struct FoldArgs {
     orphan_ttl: Duration,
 }
 
+/// Connection hygiene, per-user limits, allowed origins and shutdown.
+#[derive(Debug, Args)]
+struct EdgeArgs {
+    /// A connection must send a whole request header within this.
+    #[arg(long, env = "SESSIOND_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
+
+    /// A connection with no request in flight for this long is closed.
+    #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+
+    /// Open connections beyond this are refused with a 503 (lowered to fit the
+    /// descriptor limit, less 500).
+    #[arg(long, env = "SESSIOND_MAX_CONNECTIONS", default_value_t = sessiond::edge::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+
+    /// The largest request header section, in bytes (at least 8192 for HTTP/1.1).
+    #[arg(long, env = "SESSIOND_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    max_header_bytes: usize,
+
+    /// The largest request body, in bytes (larger: 413).
+    #[arg(long, env = "SESSIOND_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    max_body_bytes: usize,
+
+    /// Requests per minute per user (a token bucket; over it: 429 with Retry-After); 0: no limit.
+    #[arg(long, env = "SESSIOND_RATE_LIMIT", default_value_t = sessiond::api::limits::DEFAULT_RATE_LIMIT)]
+    rate_limit: u32,
+
+    /// Requests a user may make at once before --rate-limit applies.
+    #[arg(long, env = "SESSIOND_RATE_BURST", default_value_t = sessiond::api::limits::DEFAULT_RATE_BURST)]
+    rate_burst: u32,
+
+    /// Live streams per user; a new one beyond it closes the user's oldest.
+    #[arg(long, env = "SESSIOND_MAX_STREAMS_PER_USER", default_value_t = sessiond::api::limits::DEFAULT_MAX_STREAMS_PER_USER)]
+    max_streams_per_user: usize,
+
+    /// An origin (https://host[:port]) whose pages may read the API with the user's
+    /// credentials (CORS); repeatable. None by default: no cross-origin reads.
+    #[arg(long = "cors-origin", env = "SESSIOND_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = parse_origin)]
+    cors_origins: Vec<axum::http::HeaderValue>,
+
+    /// On SIGTERM, /readyz answers 503 at once and requests are still served for this long.
+    #[arg(long, env = "SESSIOND_SHUTDOWN_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+
+    /// After the grace period, in-flight requests get this long before their connections close.
+    #[arg(long, env = "SESSIOND_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+}
+
+fn parse_origin(s: &str) -> Result<axum::http::HeaderValue, String> {
+    sessiond::edge::cors::parse_origin(s).map_err(|e| e.to_string())
+}
+
+impl EdgeArgs {
+    fn config(&self) -> (EdgeConfig, LimitsConfig) {
+        (
+            EdgeConfig {
+                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: self.max_connections,
+                max_header_bytes: self.max_header_bytes,
+                max_body_bytes: self.max_body_bytes,
+                cors_origins: self.cors_origins.clone(),
+                shutdown_grace: self.shutdown_grace,
+                drain_timeout: self.drain_timeout,
+            },
+            LimitsConfig {
+                rate_per_minute: self.rate_limit,
+                burst: self.rate_burst,
+                max_streams_per_user: self.max_streams_per_user,
+            },
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 struct TokenArgs {
-    /// HS256 secret to sign with (the server's --jwt-secret).
-    #[arg(long, env = "SESSIOND_JWT_SECRET", hide_env_values = true)]
-    secret: String,
+    /// HS256 secret to sign with (the server's --jwt-secret; of several, the first).
+    #[arg(
+        long,
+        env = "SESSIOND_JWT_SECRET",
+        hide_env_values = true,
+        value_delimiter = ',',
+        required = true
+    )]
+    secret: Vec<String>,
 
     /// The user id (`sub`), which is the user's endpoint id.
     #[arg(long)]
@@ -444,7 +552,7 @@ fn run() -> anyhow::Result<()> {
         }
         Some(Command::Token(args)) => {
             let token = mint_token(&TokenRequest {
-                secret: args.secret,
+                secret: args.secret.into_iter().next().unwrap_or_default(),
                 sub: args.sub,
                 roles: args.roles,
                 ttl: args.ttl,
@@ -458,18 +566,29 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    let public_key_pem = args
+    let runtime = tokio::runtime::Runtime::new()?;
+    let public_keys_pem = args
         .jwt
         .jwt_public_key
-        .as_ref()
+        .iter()
         .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
-        .transpose()?;
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let jwks = match args.jwt.jwt_jwks {
+        Some(source) => Some(runtime.block_on(Jwks::load(JwksSettings {
+            source,
+            refresh: args.jwt.jwt_jwks_refresh,
+            cooldown: args.jwt.jwt_jwks_cooldown,
+        }))?),
+        None => None,
+    };
     let auth = Authenticator::new(&AuthSettings {
-        secret: args.jwt.jwt_secret,
-        public_key_pem,
+        secrets: args.jwt.jwt_secret,
+        public_keys_pem,
+        jwks,
         issuer: args.jwt.jwt_issuer,
         audience: args.jwt.jwt_audience,
     })?;
+    let (edge, limits) = args.edge.config();
     let source = match (args.events, args.kafka.brokers.clone()) {
         (Some(path), _) => Source::EventLog(path),
         (None, Some(brokers)) => Source::Kafka(IngestConfig {
@@ -492,8 +611,10 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             interval: args.snapshot_interval,
         }),
         changes_topic: args.changes_topic,
+        edge,
+        limits,
     };
-    tokio::runtime::Runtime::new()?.block_on(async {
+    runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.http)
             .await
             .with_context(|| format!("listening on {}", args.http))?;

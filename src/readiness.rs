@@ -1,12 +1,19 @@
 //! Whether this replica may take traffic: loading, ready, or ready but stale (behind the
-//! log or cut off from the broker). Ingest writes it; `/readyz` and the read API read it.
+//! log or cut off from the broker), and whether it is shutting down. Ingest writes it;
+//! `/readyz` and the read API read it.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The reason `/readyz` gives once shutdown has started.
+pub const SHUTTING_DOWN: &str = "shutting down";
 
 /// The replica's readiness, shared between ingest and the API.
 #[derive(Debug, Default)]
 pub struct Readiness {
     state: RwLock<State>,
+    /// Set once at shutdown, whatever ingest says afterwards.
+    draining: AtomicBool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +48,12 @@ impl Readiness {
         self.set(State::Stale(reason.into()));
     }
 
+    /// Marks the replica as shutting down: it stops being ready for good, so a load
+    /// balancer sends new traffic elsewhere while requests still in flight are served.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
     /// Whether the initial load is complete (stale or not).
     pub fn is_loaded(&self) -> bool {
         !matches!(self.get(), State::Loading(_))
@@ -48,11 +61,14 @@ impl Readiness {
 
     /// Whether the replica should take traffic.
     pub fn is_ready(&self) -> bool {
-        matches!(self.get(), State::Ready)
+        !self.draining.load(Ordering::SeqCst) && matches!(self.get(), State::Ready)
     }
 
     /// Why the replica is not ready, if it is not.
     pub fn not_ready_reason(&self) -> Option<String> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Some(SHUTTING_DOWN.to_owned());
+        }
         match self.get() {
             State::Ready => None,
             State::Loading(detail) | State::Stale(detail) => Some(detail),

@@ -1,5 +1,8 @@
 //! Running the service: the HTTP server over a projection, fed by a source (an event-log
-//! file or Kafka) in the background, shut down gracefully on Ctrl-C or SIGTERM.
+//! file or Kafka) in the background, shut down gracefully on Ctrl-C or SIGTERM: `/readyz`
+//! turns 503 at once, requests are still served for the grace period, then connections
+//! finish what is in flight (live streams end, telling clients to reconnect), the source
+//! writes its last checkpoint, and the process exits.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::Authenticator;
+use crate::api::limits::{LimitsConfig, UserLimits};
 use crate::api::{self, AppState, Readiness};
+use crate::edge::{self, EdgeConfig};
 use crate::history::History;
 use crate::ingest::driver::{self, Driver};
 use crate::ingest::event_log::EventLogSource;
@@ -48,6 +53,10 @@ pub struct ServeConfig {
     pub snapshots: Option<SnapshotSettings>,
     /// Produce every change to an active session to this topic (Kafka source only).
     pub changes_topic: Option<String>,
+    /// Connection limits, timeouts, allowed origins and the shutdown grace period.
+    pub edge: EdgeConfig,
+    /// Per-user request rate and live-stream caps.
+    pub limits: LimitsConfig,
 }
 
 /// Why serving stopped.
@@ -95,8 +104,8 @@ pub struct Handles {
     pub readiness: Arc<Readiness>,
     /// Positions and counters.
     pub status: Arc<Status>,
-    /// Cancelled to shut the service down (Ctrl-C and SIGTERM cancel it too); every task
-    /// stops on it.
+    /// Cancelled to shut the service down (Ctrl-C and SIGTERM cancel it too, after the
+    /// grace period); every task stops on it.
     pub shutdown: CancellationToken,
 }
 
@@ -149,12 +158,24 @@ pub async fn serve_with(
     } = handles;
     // Before any source publishes: counts published earlier would be lost.
     crate::telemetry::install();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(cancel_on_signal(
+        shutdown.clone(),
+        Arc::clone(&readiness),
+        config.edge.shutdown_grace,
+    ));
 
     // What reads the state.
     let history = Arc::new(History::new(config.history_depth));
     let hub = Arc::new(ChangeHub::new(Arc::clone(&projection)));
-    tokio::spawn(sweep_streams(Arc::clone(&hub), shutdown.clone()));
+    let limits = Arc::new(UserLimits::new(config.limits));
+    tokio::spawn(sweep_streams(
+        Arc::clone(&hub),
+        Arc::clone(&limits),
+        shutdown.clone(),
+    ));
+    if let Some(jwks) = config.auth.jwks() {
+        tokio::spawn(Arc::clone(jwks).refresh_until(shutdown.clone()));
+    }
     let state = AppState {
         projection: Arc::clone(&projection),
         auth: Arc::new(config.auth),
@@ -162,10 +183,15 @@ pub async fn serve_with(
         status: Arc::clone(&status),
         history: Arc::clone(&history),
         hub: Arc::clone(&hub),
+        limits,
+        shutdown: shutdown.clone(),
     };
-    let server = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(server.into_future());
+    let server = tokio::spawn(edge::serve(
+        listener,
+        api::router(state),
+        config.edge,
+        shutdown.clone(),
+    ));
 
     // The fold, and who watches it.
     let (mut fold, resume, writer) = match (&config.snapshots, &source) {
@@ -250,12 +276,16 @@ enum Opened {
     Kafka(IngestConfig),
 }
 
-/// Forgets the views of live streams nobody has watched for a while, until shutdown.
-async fn sweep_streams(hub: Arc<ChangeHub>, shutdown: CancellationToken) {
+/// Forgets the views of live streams nobody has watched for a while, and the rate
+/// buckets of users who went quiet, until shutdown.
+async fn sweep_streams(hub: Arc<ChangeHub>, limits: Arc<UserLimits>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
         tokio::select! {
-            _ = every.tick() => hub.sweep(),
+            _ = every.tick() => {
+                hub.sweep();
+                limits.sweep();
+            }
             () = shutdown.cancelled() => return,
         }
     }
@@ -340,8 +370,29 @@ fn create_changes_topic(settings: &crate::kafka::KafkaSettings, topic: &str) {
     });
 }
 
-/// Cancels `shutdown` on Ctrl-C or SIGTERM.
-async fn cancel_on_signal(shutdown: CancellationToken) {
+/// On Ctrl-C or SIGTERM: marks the replica not ready, keeps serving for `grace` (a
+/// second signal cuts it short), then cancels `shutdown`.
+async fn cancel_on_signal(shutdown: CancellationToken, readiness: Arc<Readiness>, grace: Duration) {
+    tokio::select! {
+        () = signalled() => {}
+        () = shutdown.cancelled() => return,
+    }
+    readiness.set_draining();
+    tracing::info!(
+        ?grace,
+        "shutting down: /readyz answers 503; serving requests for the grace period"
+    );
+    tokio::select! {
+        () = tokio::time::sleep(grace) => {}
+        () = signalled() => tracing::info!("signalled again: closing connections now"),
+        () = shutdown.cancelled() => {}
+    }
+    tracing::info!("closing connections; in-flight requests finish, live streams end");
+    shutdown.cancel();
+}
+
+/// Resolves on the next Ctrl-C or SIGTERM.
+async fn signalled() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -357,9 +408,7 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("shutting down"),
-        () = terminate => tracing::info!("shutting down"),
-        () = shutdown.cancelled() => return,
+        () = ctrl_c => {}
+        () = terminate => {}
     }
-    shutdown.cancel();
 }

@@ -135,6 +135,32 @@ pub fn change_produced(tombstone: bool) {
     counter!("sessiond_changes_produced_total", "kind" => kind).increment(1);
 }
 
+/// Counts a connection accepted.
+pub fn connection_opened() {
+    gauge!("sessiond_http_connections").increment(1.0);
+}
+
+/// Counts a connection closed.
+pub fn connection_closed() {
+    gauge!("sessiond_http_connections").decrement(1.0);
+}
+
+/// Counts a connection refused because the cap on open connections was reached.
+pub fn connection_refused() {
+    counter!("sessiond_http_connections_refused_total").increment(1);
+}
+
+/// Counts a request refused by a user's rate limit.
+pub fn rate_limited() {
+    counter!("sessiond_http_rate_limited_total").increment(1);
+}
+
+/// Counts a live stream the server ended, by why (`stream_limit`, `token_expired`,
+/// `shutdown`).
+pub fn stream_ended(reason: &'static str) {
+    counter!("sessiond_live_streams_ended_total", "reason" => reason).increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -45,7 +45,7 @@ fn app() -> (axum::Router, Arc<Projection>) {
         projection: Arc::clone(&projection),
         auth: Arc::new(
             Authenticator::new(&AuthSettings {
-                secret: Some(SECRET.into()),
+                secrets: vec![SECRET.into()],
                 ..Default::default()
             })
             .unwrap(),
@@ -54,6 +54,8 @@ fn app() -> (axum::Router, Arc<Projection>) {
         status,
         history,
         hub: Arc::new(ChangeHub::new(Arc::clone(&projection))),
+        limits: Arc::default(),
+        shutdown: Default::default(),
     });
     (app, projection)
 }

@@ -618,13 +618,13 @@ async fn public_keys_issuer_and_audience() {
     ];
     for (pem, alg, key, claims, status) in cases {
         let settings = AuthSettings {
-            public_key_pem: Some(
+            public_keys_pem: vec![
                 std::fs::read(format!(
                     "{}/tests/fixtures/{pem}",
                     env!("CARGO_MANIFEST_DIR")
                 ))
                 .unwrap(),
-            ),
+            ],
             issuer: Some("evo".into()),
             audience: Some("sessiond".into()),
             ..Default::default()

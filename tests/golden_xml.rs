@@ -225,7 +225,7 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
         projection,
         auth: Arc::new(
             Authenticator::new(&AuthSettings {
-                secret: Some("k".into()),
+                secrets: vec!["k".into()],
                 ..Default::default()
             })
             .unwrap(),
@@ -234,6 +234,8 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
         status: Arc::default(),
         history: Arc::new(sessiond::history::History::new(0)),
         hub: Arc::new(sessiond::live::ChangeHub::new(Arc::new(Projection::new()))),
+        limits: Arc::default(),
+        shutdown: Default::default(),
     });
     let token = mint_token(&TokenRequest {
         secret: "k".into(),

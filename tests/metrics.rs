@@ -30,7 +30,7 @@ async fn metrics_count_what_the_service_did() {
     let config = ServeConfig {
         source: Source::EventLog(log),
         auth: Authenticator::new(&AuthSettings {
-            secret: Some("k".into()),
+            secrets: vec!["k".into()],
             ..Default::default()
         })
         .unwrap(),
@@ -38,6 +38,8 @@ async fn metrics_count_what_the_service_did() {
         history_depth: 0,
         snapshots: None,
         changes_topic: None,
+        edge: Default::default(),
+        limits: Default::default(),
     };
     tokio::spawn(serve_with(listener, config, handles.clone()));
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -600,6 +600,9 @@ impl Service {
             SECRET,
             "--http",
             &format!("127.0.0.1:{port}"),
+            // A load program, not a hostile client.
+            "--rate-limit",
+            "0",
         ]);
         if let Some(option) = option {
             command.args(["--kafka-option", option]);

@@ -365,6 +365,9 @@ impl Start<'_> {
                 "1h",
                 "--jwt-secret",
                 SECRET,
+                // A load program, not a hostile client.
+                "--rate-limit",
+                "0",
                 "--http",
             ])
             .arg(format!("127.0.0.1:{port}"))

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
+use super::limits;
 use crate::history::HistoryEntry;
 use crate::projection::{Position, StepResult};
 use crate::status::Status;
@@ -103,7 +104,7 @@ pub struct Counts {
 }
 
 pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = state.auth.require_any_role(&headers, &[ADMIN_ROLE]) {
+    if let Err(e) = limits::authorize(&state, &headers, &[ADMIN_ROLE]).await {
         return e.into_response();
     }
     // Counts, positions and digest from one point of the fold, not read a few records
@@ -231,7 +232,7 @@ pub(super) async fn history(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = state.auth.require_any_role(&headers, &HISTORY_ROLES) {
+    if let Err(e) = limits::authorize(&state, &headers, &HISTORY_ROLES).await {
         return e.into_response();
     }
     let Some(entries) = state.history.of(&id) else {

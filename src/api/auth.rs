@@ -1,8 +1,10 @@
 //! Authentication as ServiceStack's JWT provider does it: a token from
-//! `Authorization: Bearer` or the `ss-tok` cookie, verified with the configured key and
-//! algorithm, `exp`/`nbf` checked with at most 60 s leeway, issuer and audience when set.
+//! `Authorization: Bearer` or the `ss-tok` cookie, verified with one of the configured keys
+//! (several at once, so keys rotate without downtime; see [`super::keys`]), `exp`/`nbf`
+//! checked with at most 60 s leeway, issuer and audience when set.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, header};
@@ -11,6 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::keys::{Jwks, VerifyKey};
 
 /// The largest clock skew tolerated on `exp` and `nbf`.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
@@ -24,16 +27,14 @@ pub const TOKEN_COOKIE: &str = "ss-tok";
 /// Why an authenticator could not be built from the given settings.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
-    /// Neither a secret nor a public key was given.
+    /// Neither a secret nor a public key nor a JWKS was given.
     #[error(
         "no JWT verification key: pass --jwt-secret SECRET (or set SESSIOND_JWT_SECRET) for HS256 tokens, \
-         or --jwt-public-key FILE.pem (or SESSIOND_JWT_PUBLIC_KEY) for RS256/ES256 tokens"
+         --jwt-public-key FILE.pem (or SESSIOND_JWT_PUBLIC_KEY) for RS256/ES256 tokens, \
+         or --jwt-jwks FILE|URL (or SESSIOND_JWT_JWKS)"
     )]
     NoKey,
-    /// Both a secret and a public key were given.
-    #[error("give either --jwt-secret or --jwt-public-key, not both")]
-    TwoKeys,
-    /// The secret is empty.
+    /// A secret is empty.
     #[error("--jwt-secret is empty")]
     EmptySecret,
     /// The PEM is neither an RSA nor a P-256 EC public key.
@@ -44,10 +45,12 @@ pub enum AuthConfigError {
 /// How tokens are verified.
 #[derive(Debug, Clone, Default)]
 pub struct AuthSettings {
-    /// HS256 shared secret.
-    pub secret: Option<String>,
-    /// PEM public key (RSA for RS256, EC P-256 for ES256).
-    pub public_key_pem: Option<Vec<u8>>,
+    /// HS256 shared secrets; any of them verifies.
+    pub secrets: Vec<String>,
+    /// PEM public keys (RSA for RS256, EC P-256 for ES256); any of them verifies.
+    pub public_keys_pem: Vec<Vec<u8>>,
+    /// A JWKS whose keys verify too, chosen by `kid`.
+    pub jwks: Option<Arc<Jwks>>,
     /// Required `iss`, when set.
     pub issuer: Option<String>,
     /// Required `aud`, when set.
@@ -61,6 +64,8 @@ pub struct Principal {
     pub user_id: String,
     /// The token's roles.
     pub roles: Vec<String>,
+    /// When the token expires (`exp`), seconds since the epoch.
+    pub expires_at: Option<u64>,
 }
 
 /// The role that passes every role check, as in ServiceStack (`RoleNames.Admin`).
@@ -111,6 +116,8 @@ struct VerifiedClaims {
     sub: String,
     #[serde(default, alias = "Roles", deserialize_with = "string_list")]
     roles: Vec<String>,
+    #[serde(default)]
+    exp: Option<f64>,
 }
 
 /// A `roles` claim as ServiceStack reads it: a JSON array of strings, or one string of
@@ -136,34 +143,60 @@ fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 /// Verifies request credentials.
 #[derive(Clone)]
 pub struct Authenticator {
-    key: DecodingKey,
+    /// The fixed keys (secrets and PEM public keys).
+    keys: Vec<VerifyKey>,
+    jwks: Option<Arc<Jwks>>,
     validation: Validation,
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("algorithms", &self.validation.algorithms)
+            .field("keys", &self.keys)
+            .field("jwks", &self.jwks)
             .finish_non_exhaustive()
     }
 }
 
+/// Why a token was refused, before it becomes an API error.
+enum Refusal {
+    /// Its `kid` names no key held (the JWKS may have rotated).
+    UnknownKid(String),
+    /// Anything else.
+    Api(ApiError),
+}
+
 impl Authenticator {
-    /// Builds an authenticator; refuses settings without exactly one usable key.
+    /// Builds an authenticator; refuses settings without a usable key.
     pub fn new(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
-        let (key, algorithm) = match (&settings.secret, &settings.public_key_pem) {
-            (None, None) => return Err(AuthConfigError::NoKey),
-            (Some(_), Some(_)) => return Err(AuthConfigError::TwoKeys),
-            (Some(s), None) if s.is_empty() => return Err(AuthConfigError::EmptySecret),
-            (Some(s), None) => (DecodingKey::from_secret(s.as_bytes()), Algorithm::HS256),
-            (None, Some(pem)) => match DecodingKey::from_rsa_pem(pem) {
+        let mut keys = Vec::new();
+        for secret in &settings.secrets {
+            if secret.is_empty() {
+                return Err(AuthConfigError::EmptySecret);
+            }
+            keys.push(VerifyKey {
+                kid: None,
+                key: DecodingKey::from_secret(secret.as_bytes()),
+                algorithm: Algorithm::HS256,
+            });
+        }
+        for pem in &settings.public_keys_pem {
+            let (key, algorithm) = match DecodingKey::from_rsa_pem(pem) {
                 Ok(key) => (key, Algorithm::RS256),
                 Err(_) => DecodingKey::from_ec_pem(pem)
                     .map(|key| (key, Algorithm::ES256))
                     .map_err(|e| AuthConfigError::BadPublicKey(e.to_string()))?,
-            },
-        };
-        let mut validation = Validation::new(algorithm);
+            };
+            keys.push(VerifyKey {
+                kid: None,
+                key,
+                algorithm,
+            });
+        }
+        if keys.is_empty() && settings.jwks.is_none() {
+            return Err(AuthConfigError::NoKey);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = MAX_LEEWAY.as_secs();
         validation.validate_nbf = true;
         // jsonwebtoken checks `iss`/`aud` only when the token has them: a configured
@@ -181,24 +214,98 @@ impl Authenticator {
             required.insert("iss".to_owned());
         }
         validation.required_spec_claims = required;
-        Ok(Self { key, validation })
+        Ok(Self {
+            keys,
+            jwks: settings.jwks.clone(),
+            validation,
+        })
     }
 
-    /// Verifies the request's token and returns the caller.
+    /// The JWKS this authenticator reads, to keep it refreshed.
+    pub fn jwks(&self) -> Option<&Arc<Jwks>> {
+        self.jwks.as_ref()
+    }
+
+    /// Verifies the request's token and returns the caller. A token whose `kid` the JWKS
+    /// does not hold is refused here; [`Self::authenticate_fresh`] fetches the JWKS again
+    /// for it first.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let token = token_from(headers).ok_or(ApiError::NotAuthenticated)?;
-        let data = jsonwebtoken::decode::<VerifiedClaims>(token, &self.key, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-                _ => ApiError::TokenInvalid,
-            })?;
-        if data.claims.sub.is_empty() {
-            return Err(ApiError::TokenInvalid);
-        }
-        Ok(Principal {
-            user_id: data.claims.sub,
-            roles: data.claims.roles,
+        self.verify(token).map_err(|refusal| match refusal {
+            Refusal::UnknownKid(_) => ApiError::TokenInvalid,
+            Refusal::Api(error) => error,
         })
+    }
+
+    /// [`Self::authenticate`], but a token signed with a key the JWKS did not hold when
+    /// last fetched fetches it again (at most once per cooldown) and is verified again.
+    pub async fn authenticate_fresh(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let token = token_from(headers).ok_or(ApiError::NotAuthenticated)?;
+        match self.verify(token) {
+            Ok(principal) => Ok(principal),
+            Err(Refusal::Api(error)) => Err(error),
+            Err(Refusal::UnknownKid(kid)) => {
+                let refreshed = match &self.jwks {
+                    Some(jwks) => jwks.refetch_for(&kid).await,
+                    None => false,
+                };
+                if !refreshed {
+                    return Err(ApiError::TokenInvalid);
+                }
+                self.verify(token).map_err(|refusal| match refusal {
+                    Refusal::UnknownKid(_) => ApiError::TokenInvalid,
+                    Refusal::Api(error) => error,
+                })
+            }
+        }
+    }
+
+    /// Verifies a token with every key that could have signed it: the fixed keys of its
+    /// algorithm, and the JWKS key of its `kid` (or, without a `kid`, every JWKS key of
+    /// its algorithm).
+    fn verify(&self, token: &str) -> Result<Principal, Refusal> {
+        let invalid = Refusal::Api(ApiError::TokenInvalid);
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
+        let published = self.jwks.as_ref().map(|jwks| jwks.keys());
+        let from_jwks = published.iter().flat_map(|keys| keys.iter()).filter(|k| {
+            header
+                .kid
+                .as_deref()
+                .map_or(k.algorithm == header.alg, |kid| {
+                    k.kid.as_deref() == Some(kid)
+                })
+        });
+        let fixed = self.keys.iter().filter(|k| k.algorithm == header.alg);
+        for key in from_jwks.chain(fixed) {
+            let mut validation = self.validation.clone();
+            validation.algorithms = vec![key.algorithm];
+            match jsonwebtoken::decode::<VerifiedClaims>(token, &key.key, &validation) {
+                Ok(data) if data.claims.sub.is_empty() => {
+                    return Err(Refusal::Api(ApiError::TokenInvalid));
+                }
+                Ok(data) => {
+                    return Ok(Principal {
+                        user_id: data.claims.sub,
+                        roles: data.claims.roles,
+                        // Whole seconds: `exp` may be fractional.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        expires_at: data.claims.exp.map(|exp| exp.max(0.0) as u64),
+                    });
+                }
+                // Another key may have signed it.
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                    return Err(Refusal::Api(ApiError::TokenExpired));
+                }
+                Err(_) => return Err(Refusal::Api(ApiError::TokenInvalid)),
+            }
+        }
+        match (&header.kid, &published) {
+            (Some(kid), Some(keys)) if !keys.iter().any(|k| k.kid.as_ref() == Some(kid)) => {
+                Err(Refusal::UnknownKid(kid.clone()))
+            }
+            _ => Err(Refusal::Api(ApiError::TokenInvalid)),
+        }
     }
 
     /// Verifies the token and requires `role`.

@@ -32,6 +32,13 @@ pub enum ApiError {
         "JSONP (?callback=) is not supported; call the API with fetch or a ServiceStack client"
     )]
     JsonpNotSupported,
+    /// The caller has used up its request budget; it may try again after this many
+    /// seconds.
+    #[error("Too many requests: try again in {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until a request will be accepted again.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -44,6 +51,7 @@ impl ApiError {
             Self::InvalidRole => StatusCode::FORBIDDEN,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::JsonpNotSupported => StatusCode::BAD_REQUEST,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -53,6 +61,7 @@ impl ApiError {
             StatusCode::BAD_REQUEST => "NotSupported",
             StatusCode::UNAUTHORIZED => "Unauthorized",
             StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
             _ => "Forbidden",
         }
     }
@@ -65,7 +74,10 @@ impl ApiError {
                 r#"Bearer realm="sessiond", error="invalid_token", error_description="Token has expired""#,
             ),
             Self::TokenInvalid => Some(r#"Bearer realm="sessiond", error="invalid_token""#),
-            Self::InvalidRole | Self::SessionNotFound | Self::JsonpNotSupported => None,
+            Self::InvalidRole
+            | Self::SessionNotFound
+            | Self::JsonpNotSupported
+            | Self::TooManyRequests { .. } => None,
         }
     }
 
@@ -100,6 +112,11 @@ impl ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

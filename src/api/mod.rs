@@ -5,6 +5,8 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod keys;
+pub mod limits;
 pub mod metadata;
 pub mod native;
 pub mod negotiate;
@@ -20,6 +22,7 @@ use axum::routing::{MethodRouter, get};
 
 use self::auth::{Authenticator, USER_ROLE};
 use self::error::ApiError;
+use self::limits::UserLimits;
 use self::negotiate::{Format, RouteFormat, negotiate_request, respond, wants_jsonp};
 use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use crate::contract::render_operation;
@@ -27,6 +30,8 @@ use crate::history::History;
 use crate::live::ChangeHub;
 use crate::projection::Projection;
 use crate::status::Status;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::readiness::Readiness;
 
@@ -45,6 +50,11 @@ pub struct AppState {
     pub history: Arc<History>,
     /// Per-user change streams, for `/sessions/active/stream`.
     pub hub: Arc<ChangeHub>,
+    /// Per-user request rate and live-stream caps.
+    pub limits: Arc<UserLimits>,
+    /// Cancelled when the server closes its connections: live streams end, telling
+    /// clients to reconnect (to another replica).
+    pub shutdown: CancellationToken,
 }
 
 /// The request DTO names that return the caller's active sessions.
@@ -123,21 +133,17 @@ fn sessions_route(route: RouteFormat, operation: &'static str) -> MethodRouter<A
 fn sessions_handler(
     route: RouteFormat,
     operation: &'static str,
-) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> std::future::Ready<Response> + Clone {
+) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> BoxFuture<'static, Response> + Clone {
     move |State(state), headers, RawQuery(query)| {
-        std::future::ready(active_sessions(
-            &state,
-            route,
-            operation,
-            &headers,
-            query.as_deref(),
-        ))
+        Box::pin(async move {
+            active_sessions(&state, route, operation, &headers, query.as_deref()).await
+        })
     }
 }
 
 /// `GetActiveSessions` (or `GetMySessions`): the caller's active sessions, in the
 /// negotiated format.
-fn active_sessions(
+async fn active_sessions(
     state: &AppState,
     route: RouteFormat,
     operation: &str,
@@ -148,7 +154,7 @@ fn active_sessions(
     if wants_jsonp(query) {
         return ApiError::JsonpNotSupported.into_response_for(format, route, operation);
     }
-    let principal = match state.auth.require_role(headers, USER_ROLE) {
+    let principal = match limits::authorize(state, headers, &[USER_ROLE]).await {
         Ok(p) => p,
         Err(e) => return e.into_response_for(format, route, operation),
     };

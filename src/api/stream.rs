@@ -1,11 +1,18 @@
 //! `GET /sessions/active/stream`: the caller's active sessions as Server-Sent Events. A
 //! snapshot first, then an `upsert` or `remove` per change, each with an id a reconnect
 //! can resume after (`Last-Event-ID`); a heartbeat comment every 15 s.
+//!
+//! The server ends a stream itself in three cases, each with a last `event: end` whose
+//! data says why (`{"reason": …, "message": …}`): the user opened more streams than
+//! allowed and this is the oldest (`stream-limit`; reconnecting would only close another),
+//! the token expired (`token-expired`; an `EventSource` cannot change its credentials, so
+//! the page must get a new token and open a new stream), or the server is shutting down
+//! (`shutdown`, with a short `retry:` so the browser reconnects, to another replica).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -14,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 
 use super::AppState;
-use super::auth::USER_ROLE;
+use super::auth::{MAX_LEEWAY, USER_ROLE};
+use super::limits::{self, StreamSlot};
 use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use crate::live::{Change, ChangeHub, Frame, Subscription};
 
@@ -22,18 +30,101 @@ use crate::live::{Change, ChangeHub, Frame, Subscription};
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(2);
+/// How long a browser waits before reconnecting after a shutdown ended its stream.
+const RETRY_AFTER_SHUTDOWN: Duration = Duration::from_millis(500);
 
 pub(super) async fn active_stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let principal = match state.auth.require_role(&headers, USER_ROLE) {
+    let principal = match limits::authorize(&state, &headers, &[USER_ROLE]).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let slot = state.limits.open_stream(&principal.user_id);
     let subscription = state.hub.subscribe(&principal.user_id, last_event_id);
     crate::telemetry::stream_opened();
-    Sse::new(events(Arc::clone(&state.hub), subscription))
+    let ends = Ends {
+        slot,
+        shutdown: state.shutdown.clone(),
+        token_expires: principal.expires_at.map(token_deadline),
+    };
+    Sse::new(events(Arc::clone(&state.hub), subscription, ends))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response()
+}
+
+/// When the token stops being accepted (past its `exp` plus the leeway), as an instant.
+fn token_deadline(exp: u64) -> tokio::time::Instant {
+    // jsonwebtoken refuses a token once `now - leeway > exp`, in whole seconds.
+    let at = UNIX_EPOCH + Duration::from_secs(exp + 1) + MAX_LEEWAY;
+    let left = at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        // A far-future `exp` must not overflow the clock.
+        .min(Duration::from_secs(10 * 365 * 24 * 3600));
+    tokio::time::Instant::now() + left
+}
+
+/// Why the server ends a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndReason {
+    StreamLimit,
+    TokenExpired,
+    Shutdown,
+}
+
+impl EndReason {
+    fn code(self) -> &'static str {
+        match self {
+            Self::StreamLimit => "stream-limit",
+            Self::TokenExpired => "token-expired",
+            Self::Shutdown => "shutdown",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::StreamLimit => {
+                "Too many live streams for this user: this, the oldest, was closed. Do not reconnect it."
+            }
+            Self::TokenExpired => {
+                "The token has expired: get a new one and open a new stream with it."
+            }
+            Self::Shutdown => "The server is shutting down: reconnect.",
+        }
+    }
+
+    fn event(self) -> Event {
+        let event = Event::default().event("end").data(
+            serde_json::json!({ "reason": self.code(), "message": self.message() }).to_string(),
+        );
+        match self {
+            Self::Shutdown => event.retry(RETRY_AFTER_SHUTDOWN),
+            Self::StreamLimit | Self::TokenExpired => event,
+        }
+    }
+}
+
+/// What ends a stream from the server's side.
+struct Ends {
+    slot: StreamSlot,
+    shutdown: tokio_util::sync::CancellationToken,
+    token_expires: Option<tokio::time::Instant>,
+}
+
+impl Ends {
+    async fn wait(&self) -> EndReason {
+        let expiry = async {
+            match self.token_expires {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.shutdown.cancelled() => EndReason::Shutdown,
+            () = self.slot.replaced.cancelled() => EndReason::StreamLimit,
+            () = expiry => EndReason::TokenExpired,
+        }
+    }
 }
 
 /// Ends the subscription when the stream is dropped (the client went away).
@@ -42,6 +133,8 @@ struct Feed {
     subscription: Subscription,
     initial: std::vec::IntoIter<Frame>,
     first: bool,
+    ends: Ends,
+    ended: bool,
 }
 
 impl Drop for Feed {
@@ -54,6 +147,7 @@ impl Drop for Feed {
 fn events(
     hub: Arc<ChangeHub>,
     mut subscription: Subscription,
+    ends: Ends,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let initial = std::mem::take(&mut subscription.initial).into_iter();
     let feed = Feed {
@@ -61,22 +155,49 @@ fn events(
         subscription,
         initial,
         first: true,
+        ends,
+        ended: false,
     };
     stream::unfold(feed, |mut feed| async move {
-        let frame = match feed.initial.next() {
-            Some(frame) => frame,
-            None if feed.subscription.lagged.load(Ordering::Acquire) => {
-                let hub = Arc::clone(&feed.hub);
-                hub.resync(&mut feed.subscription)?
-            }
-            None => feed.subscription.receiver.recv().await?,
-        };
-        let mut event = render(&feed.hub, &frame);
-        if std::mem::take(&mut feed.first) {
-            event = event.retry(RETRY);
+        if feed.ended {
+            return None;
         }
+        let next = tokio::select! {
+            // An end takes precedence over queued changes.
+            biased;
+            reason = feed.ends.wait() => Err(reason),
+            frame = next_frame(&feed.hub, &mut feed.initial, &mut feed.subscription) => Ok(frame?),
+        };
+        let event = match next {
+            Ok(frame) => {
+                let mut event = render(&feed.hub, &frame);
+                if std::mem::take(&mut feed.first) {
+                    event = event.retry(RETRY);
+                }
+                event
+            }
+            Err(reason) => {
+                crate::telemetry::stream_ended(reason.code());
+                feed.ended = true;
+                reason.event()
+            }
+        };
         Some((Ok(event), feed))
     })
+}
+
+/// The next frame to send: what the subscription starts with, a resync when it fell
+/// behind, else the next change; `None` when the hub dropped it.
+async fn next_frame(
+    hub: &Arc<ChangeHub>,
+    initial: &mut std::vec::IntoIter<Frame>,
+    subscription: &mut Subscription,
+) -> Option<Frame> {
+    match initial.next() {
+        Some(frame) => Some(frame),
+        None if subscription.lagged.load(Ordering::Acquire) => hub.resync(subscription),
+        None => subscription.receiver.recv().await,
+    }
 }
 
 fn render(hub: &ChangeHub, frame: &Frame) -> Event {

@@ -138,7 +138,7 @@ pub mod http {
         app_with(
             projection,
             AuthSettings {
-                secret: Some(SECRET.into()),
+                secrets: vec![SECRET.into()],
                 ..Default::default()
             },
         )
@@ -155,6 +155,8 @@ pub mod http {
             status: Arc::default(),
             history: Arc::new(sessiond::history::History::new(0)),
             hub: Arc::new(sessiond::live::ChangeHub::new(Arc::clone(&projection))),
+            limits: Arc::default(),
+            shutdown: Default::default(),
         })
     }
 

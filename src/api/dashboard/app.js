@@ -444,6 +444,30 @@
             render(new Set());
             announce('Session ended: ' + whoName(session) + '.');
         });
+        es.addEventListener('end', (event) => {
+            // The service ended the stream and says why.
+            if (source !== es) return;
+            const body = parse(event, es);
+            if (!body) return;
+            if (body.reason === 'shutdown') {
+                // This replica is restarting: the browser reconnects by itself (retry: 500),
+                // through the balancer to another one.
+                setState('reconnecting', null, 'the service is restarting');
+                return;
+            }
+            es.close();
+            source = null;
+            if (body.reason === 'token-expired') {
+                // An EventSource cannot change its credentials: the probe gets the 401 and
+                // asks for a new token.
+                probe(myGeneration);
+            } else {
+                // stream-limit: reconnecting would only close another tab's stream.
+                setState('reconnecting', 'Closed', 'too many open streams');
+                showNotice('Live updates stopped in this tab', (body.message || '')
+                    + ' Reload the page to take the stream back.', 'warning');
+            }
+        });
         es.addEventListener('open', () => {
             // A reconnect the browser made itself (it sent Last-Event-ID): the service either
             // resumes after that id or sends a fresh snapshot; either way the table is live.

@@ -1,0 +1,239 @@
+//! One connection: HTTP/1.1 or HTTP/2 by its first bytes, closed when idle, asked to
+//! finish on shutdown; and the refusal a connection over the cap gets.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use super::EdgeConfig;
+
+/// Refused connections answered at once; beyond this they are closed without a word, so
+/// a flood cannot make refusing cost descriptors.
+pub(super) const CONCURRENT_REFUSALS: usize = 256;
+
+/// The body a connection over the cap is answered with (a ServiceStack error).
+const REFUSAL_BODY: &str = r#"{"responseStatus":{"errorCode":"ServiceUnavailable","message":"Too many open connections","errors":[]}}"#;
+
+/// What a connection over the cap is told before it is closed.
+fn refusal() -> String {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\n\
+         content-type: application/json; charset=utf-8\r\n\
+         retry-after: 1\r\n\
+         connection: close\r\n\
+         content-length: {}\r\n\r\n{REFUSAL_BODY}",
+        REFUSAL_BODY.len()
+    )
+}
+
+/// The protocol settings every connection shares.
+pub(super) struct Settings {
+    builder: auto::Builder<TokioExecutor>,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Settings {
+    pub(super) fn new(config: &EdgeConfig) -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(config.max_header_bytes.max(super::MIN_HEADER_BYTES))
+            .max_headers(100);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(128)
+            // Pings find peers that vanished without closing (an HTTP/2 stream can be
+            // silent for a long time).
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(20));
+        Self {
+            builder,
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+        }
+    }
+}
+
+/// Requests in flight on one connection, and since when it has had none.
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Option<Instant>>,
+    served: std::sync::atomic::AtomicBool,
+    /// Wakes the idle watch when a request starts or ends.
+    changed: tokio::sync::Notify,
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.served.store(true, Ordering::SeqCst);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Resolves once the connection has had nothing in flight for its limit: the
+    /// header-read timeout before its first request, the idle timeout after.
+    async fn idle(&self, settings: &Settings) {
+        loop {
+            let limit = if self.served.load(Ordering::SeqCst) {
+                settings.idle_timeout
+            } else {
+                settings.header_read_timeout
+            };
+            // Registered before reading the state, so a change in between still wakes it.
+            let changed = self.changed.notified();
+            let since = *self
+                .idle_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match since {
+                Some(since) if since.elapsed() >= limit => return,
+                Some(since) => tokio::select! {
+                    () = tokio::time::sleep_until(since + limit) => {}
+                    () = changed => {}
+                },
+                // Busy until a request ends.
+                None => changed.await,
+            }
+        }
+    }
+}
+
+/// A request in flight, until its response body is done or dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut since = self
+            .0
+            .idle_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            *since = Some(Instant::now());
+        }
+        drop(since);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// Serves one connection until it closes, is idle too long, or shutdown asks it to
+/// finish (and `abort` ends it).
+pub(super) async fn serve(
+    stream: TcpStream,
+    app: axum::Router,
+    settings: &Settings,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+) {
+    let activity = Arc::new(Activity {
+        in_flight: AtomicUsize::new(0),
+        idle_since: Mutex::new(Some(Instant::now())),
+        served: std::sync::atomic::AtomicBool::new(false),
+        changed: tokio::sync::Notify::new(),
+    });
+    let tracked = Arc::clone(&activity);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let guard = {
+            let mut since = tracked
+                .idle_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *since = None;
+            tracked.begin()
+        };
+        tracked.changed.notify_waiters();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request.map(Body::new)).await?;
+            // The request stays in flight until its body is sent (a live stream's whole life).
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _ = &guard;
+                    frame
+                }))
+            }))
+        }
+    });
+    let connection = settings
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let mut finishing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                return;
+            }
+            () = activity.idle(settings), if !finishing => {
+                finishing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = shutdown.cancelled(), if !finishing => {
+                finishing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = abort.cancelled() => return,
+        }
+    }
+}
+
+/// Answers a connection over the cap with a 503 and closes it. The request is read
+/// (briefly, and only a little of it) first, so the client sees the answer rather than a
+/// reset.
+pub(super) fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>) {
+    crate::telemetry::connection_refused();
+    let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            stream.write_all(refusal().as_bytes()).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            let mut left: usize = 64 * 1024;
+            while left > 0 {
+                let n = stream.read(&mut sink).await?;
+                if n == 0 {
+                    break;
+                }
+                left = left.saturating_sub(n);
+            }
+            std::io::Result::Ok(())
+        })
+        .await;
+        drop(permit);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_refusal_says_its_length() {
+        let text = super::refusal();
+        let (head, body) = text.split_once("\r\n\r\n").expect("a header");
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        serde_json::from_str::<serde_json::Value>(body).expect("a JSON body");
+    }
+}
