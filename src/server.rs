@@ -289,13 +289,18 @@ async fn start_from_snapshot(
     .await?;
     let fold = restored.fold;
     if let Some(from) = restored.from {
+        let what = if restored.from_topic {
+            "restored from the checkpoint topic; resuming every partition from its saved position"
+        } else {
+            "restored from snapshot; resuming every partition from its saved position"
+        };
         tracing::info!(
             from,
             active_sessions = fold.projection().len(),
             pending_sessions = fold.pending_count(),
             tombstones = fold.tombstone_count(),
             took = ?started.elapsed(),
-            "restored from a checkpoint; resuming every partition from its saved position"
+            "{what}"
         );
         status.update(|r| r.restored_from = Some(from));
     }

@@ -311,7 +311,7 @@ async fn an_empty_disk_replica_starts_from_the_topic_and_equals_a_full_fold() {
         assert!(simulator.0.wait().unwrap().success(), "the simulator ran");
         assert_equals_replay(port, &brokers, &topics);
         let log = std::fs::read_to_string(&log).unwrap();
-        assert!(log.contains("restored from a checkpoint"), "{log}");
+        assert!(log.contains("restored from the checkpoint topic"), "{log}");
     })
     .await
     .unwrap();

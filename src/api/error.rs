@@ -27,6 +27,11 @@ pub enum ApiError {
     /// The session asked for is not active (or its history is not kept).
     #[error("Session not found")]
     SessionNotFound,
+    /// The replica is still loading (restoring a checkpoint, catching up): what it holds is
+    /// partial, so it answers nothing rather than too little, and a load balancer asks
+    /// another replica.
+    #[error("Service is loading; try again shortly")]
+    Loading,
 }
 
 impl ApiError {
@@ -38,6 +43,7 @@ impl ApiError {
             }
             Self::InvalidRole => StatusCode::FORBIDDEN,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::Loading => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -46,6 +52,7 @@ impl ApiError {
         match self.status() {
             StatusCode::UNAUTHORIZED => "Unauthorized",
             StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
             _ => "Forbidden",
         }
     }
@@ -58,7 +65,7 @@ impl ApiError {
                 r#"Bearer realm="sessiond", error="invalid_token", error_description="Token has expired""#,
             ),
             Self::TokenInvalid => Some(r#"Bearer realm="sessiond", error="invalid_token""#),
-            Self::InvalidRole | Self::SessionNotFound => None,
+            Self::InvalidRole | Self::SessionNotFound | Self::Loading => None,
         }
     }
 
@@ -81,6 +88,11 @@ impl ApiError {
             Format::Xml => respond(format, xml::error_response(&body)),
         };
         *response.status_mut() = self.status();
+        if self == Self::Loading {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some(challenge) = self.challenge() {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

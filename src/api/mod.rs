@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use self::auth::{Authenticator, USER_ROLE};
+use self::error::ApiError;
 use self::negotiate::{Format, negotiate, respond};
 use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use crate::contract::render;
@@ -137,6 +138,9 @@ fn active_sessions(
         Ok(p) => p,
         Err(e) => return e.into_response_as(format),
     };
+    if !state.readiness.is_loaded() {
+        return ApiError::Loading.into_response_as(format);
+    }
     let response = GetActiveSessionsResponse {
         sessions: state
             .projection

@@ -42,6 +42,8 @@ pub struct Restored {
     pub streams: Vec<StreamPosition>,
     /// What it was restored from, for `/admin/state` (`None`: nothing).
     pub from: Option<String>,
+    /// Whether that was the checkpoint topic (else the snapshot directory).
+    pub from_topic: bool,
     /// The snapshot directory, opened.
     pub store: Option<SnapshotStore>,
     /// The checkpoint topic, connected (`None` also when shutdown came first).
@@ -183,6 +185,7 @@ pub async fn restore(
         start = local;
     }
     let mut topic = None;
+    let topic_restores = start.is_none() && settings.topic.is_some();
     if let Some(name) = &settings.topic {
         let mut backoff = Duration::from_millis(200);
         while let Some(mut connected) = connect(kafka, name, readiness, stop).await? {
@@ -229,6 +232,7 @@ pub async fn restore(
     Ok(Restored {
         fold,
         streams,
+        from_topic: topic_restores && from.is_some(),
         from,
         store,
         topic,
