@@ -3,7 +3,8 @@
 //! record. The records are [`super::chunks`]'; this module writes and reads them.
 //!
 //! **Who writes.** Every replica may write, but one skips its turn when the topic's newest
-//! checkpoint (anyone's) was taken less than half an interval ago. So a fleet of any size
+//! checkpoint (anyone's) was taken less than half an interval ago; each turn first waits a
+//! random part of a quarter interval, so replicas started together do not all look at once. So a fleet of any size
 //! writes at most about two checkpoints per interval, and the newest is never older than
 //! about one and a half intervals while any replica runs. A leader elected through a
 //! consumer group would write exactly one, but it brings a group coordinator, rebalances,
@@ -22,7 +23,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
@@ -102,6 +103,20 @@ pub struct TopicLoad<T> {
     pub rejected: Vec<(CheckpointId, String)>,
 }
 
+/// The checkpoint consumer's context: reaching a partition's end is how every read ends,
+/// not an error worth a log line.
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::warn!(%error, reason, "checkpoint topic consumer");
+        }
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
 /// Delivery reports of the checkpoint producer, by record index.
 struct Deliveries(Sender<(usize, Result<i64, String>)>);
 
@@ -123,7 +138,7 @@ impl ProducerContext for Deliveries {
 /// Blocking: call it from a blocking thread.
 pub struct CheckpointTopic {
     topic: String,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Quiet>,
     producer: BaseProducer<Deliveries>,
     delivered: Receiver<(usize, Result<i64, String>)>,
     /// The newest manifest seen in each slot.
@@ -151,7 +166,7 @@ impl CheckpointTopic {
             topic: topic.to_owned(),
             detail,
         };
-        let consumer: BaseConsumer = settings
+        let consumer: BaseConsumer<Quiet> = settings
             .client_config()
             .set("group.id", "sessiond-checkpoints")
             .set("enable.auto.commit", "false")
@@ -162,7 +177,7 @@ impl CheckpointTopic {
             // A chunk is at most about 512 KiB; fetching several at once reads a
             // checkpoint at the broker's pace, not a round trip per chunk.
             .set("max.partition.fetch.bytes", "16777216")
-            .create()
+            .create_with_context(Quiet)
             .map_err(|e| unusable(format!("creating the consumer: {e}")))?;
         let (sender, delivered) = channel();
         let producer: BaseProducer<Deliveries> = settings
@@ -240,6 +255,20 @@ impl CheckpointTopic {
     /// Reads `partition` from `from` up to `last` (inclusive) or its end, handing each
     /// record's offset and value to `take`, which returns whether to go on.
     fn read(
+        &self,
+        partition: i32,
+        from: i64,
+        last: i64,
+        take: impl FnMut(i64, Option<&[u8]>) -> bool,
+    ) -> Result<(), TopicError> {
+        let read = self.read_assigned(partition, from, last, take);
+        // Nothing is fetched between reads, and nothing of this read is left queued for
+        // the next one.
+        let _ = self.consumer.unassign();
+        read
+    }
+
+    fn read_assigned(
         &self,
         partition: i32,
         from: i64,

@@ -50,8 +50,9 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     /// Starts the writer thread over a snapshot directory, a checkpoint topic, or both; it
-    /// reports each write in `status`. In the topic, a periodic checkpoint is skipped when
-    /// the newest one there (another replica's) is younger than half of `interval`.
+    /// reports each write in `status`. In the topic, a periodic checkpoint waits a random
+    /// part of a quarter of `interval`, then is skipped when the newest one there (another
+    /// replica's) is younger than half of `interval` (see `topic`'s "Who writes").
     pub fn start(
         mut store: Option<SnapshotStore>,
         mut topic: Option<CheckpointTopic>,
@@ -79,7 +80,13 @@ impl SnapshotWriter {
                         write_file(store, &bytes, &checkpoint, started, &status);
                     }
                     if let Some(topic) = &mut topic {
-                        let fresh_within = (turn == Turn::Periodic).then_some(interval / 2);
+                        let fresh_within = (turn == Turn::Periodic).then(|| {
+                            // Replicas started together have their turns at the same
+                            // moments: a random wait lets the first one's checkpoint be
+                            // seen (as fresh) by the others before they look.
+                            std::thread::sleep(interval.mul_f64(rand::random::<f64>() / 4.0));
+                            interval / 2
+                        });
                         write_topic(topic, &bytes, &checkpoint, fresh_within, &status);
                     }
                 }
