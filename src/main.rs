@@ -501,13 +501,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         auth,
         fold: args.fold.config(),
         history_depth: args.history_depth,
-        snapshots: (args.snapshot_dir.is_some() || args.checkpoint_topic.is_some()).then(|| {
+        snapshots: (args.snapshot_dir.is_some() || args.checkpoint_topic.is_some()).then_some(
             SnapshotSettings {
                 dir: args.snapshot_dir,
                 topic: args.checkpoint_topic,
                 interval: args.snapshot_interval,
-            }
-        }),
+            },
+        ),
         changes_topic: args.changes_topic,
     };
     tokio::runtime::Runtime::new()?.block_on(async {

@@ -171,6 +171,8 @@ fn start_replica(brokers: &str, topics: &str, checkpoints: &str, log: &Path) -> 
             SECRET,
         ])
         .env("RUST_LOG", "info")
+        // The name its manifests carry: the log's, "first" or "second".
+        .env("HOSTNAME", log.file_stem().unwrap())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -307,7 +309,7 @@ async fn an_empty_disk_replica_starts_from_the_topic_and_equals_a_full_fold() {
             from.starts_with(&format!("checkpoint topic {checkpoints}: checkpoint ")),
             "{state}"
         );
-        assert!(from.contains(&format!("written by sessiond-")), "{from}");
+        assert!(from.contains(" written by first "), "{from}");
         assert!(simulator.0.wait().unwrap().success(), "the simulator ran");
         assert_equals_replay(port, &brokers, &topics);
         let log = std::fs::read_to_string(&log).unwrap();
@@ -455,7 +457,7 @@ async fn torn_and_corrupt_checkpoints_are_passed_over_with_their_reason() {
         let state = admin_state(port).unwrap();
         let from = state["restoredFrom"].as_str().expect("restored");
         assert!(
-            from.contains(&format!("checkpoint {id} written by sessiond-")),
+            from.contains(&format!("checkpoint {id} written by first ")),
             "{state}"
         );
         let text = std::fs::read_to_string(&log).unwrap();
