@@ -37,6 +37,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+
+    /// Log lines as plain text, or as JSON objects one per line (for a cluster's log
+    /// pipeline: level, target, message and fields as keys).
+    #[arg(long, global = true, env = "SESSIOND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +228,12 @@ struct ServeArgs {
     /// session id: a SessionInfo protobuf, or a tombstone when it ends.
     #[arg(long, env = "SESSIOND_CHANGES_TOPIC", value_name = "TOPIC")]
     changes_topic: Option<String>,
+
+    /// Also keep checkpoints in this compacted Kafka topic (created when missing), and start
+    /// from its newest complete one when there is no usable snapshot on disk: a replica with
+    /// an empty disk is ready without folding the topics' whole history.
+    #[arg(long, env = "SESSIOND_CHECKPOINT_TOPIC", value_name = "TOPIC")]
+    checkpoint_topic: Option<String>,
 
     /// How often to write a checkpoint (one is also written on shutdown).
     #[arg(long, env = "SESSIOND_SNAPSHOT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -512,17 +532,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+fn init_logging(format: LogFormat) {
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match format {
         // Colours on a terminal only: a log file or journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match Cli::parse().command {
+        LogFormat::Text => subscriber
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Fields at the top level, next to `message`, as log pipelines index them.
+        LogFormat::Json => subscriber
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
         None => {
             let mut config = DemoConfig::default();
             if let Ok(http) = std::env::var("SESSIOND_HTTP") {
@@ -606,10 +640,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         auth,
         fold: args.fold.config(),
         history_depth: args.history_depth,
-        snapshots: args.snapshot_dir.map(|dir| SnapshotSettings {
-            dir,
-            interval: args.snapshot_interval,
-        }),
+        snapshots: (args.snapshot_dir.is_some() || args.checkpoint_topic.is_some()).then_some(
+            SnapshotSettings {
+                dir: args.snapshot_dir,
+                topic: args.checkpoint_topic,
+                interval: args.snapshot_interval,
+            },
+        ),
         changes_topic: args.changes_topic,
         edge,
         limits,

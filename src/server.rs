@@ -22,8 +22,8 @@ use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaInges
 use crate::live::{ChangeFeed, ChangeHub};
 use crate::position::StreamPosition;
 use crate::projection::{Fold, FoldConfig, Projection};
-use crate::snapshot::store::SnapshotStore;
-use crate::snapshot::{Checkpoint, SnapshotSettings, SnapshotWriter, writer};
+use crate::snapshot::restore::{self, RestoreError};
+use crate::snapshot::{SnapshotSettings, SnapshotWriter};
 use crate::status::Status;
 
 /// Applied events kept per active session for `/sessions/{id}/history`, by default.
@@ -49,7 +49,8 @@ pub struct ServeConfig {
     pub fold: FoldConfig,
     /// Applied events kept per active session for `/sessions/{id}/history` (0: none).
     pub history_depth: usize,
-    /// Checkpoints to start from and to write (Kafka source only).
+    /// Checkpoints to start from and to write, in a directory, a topic or both (Kafka
+    /// source only).
     pub snapshots: Option<SnapshotSettings>,
     /// Produce every change to an active session to this topic (Kafka source only).
     pub changes_topic: Option<String>,
@@ -79,8 +80,13 @@ pub enum ServeError {
         /// The error.
         source: std::io::Error,
     },
+    /// No checkpoint could be restored or the checkpoint topic cannot be used.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
     /// Snapshots are checkpoints of Kafka positions; a file has none.
-    #[error("--snapshot-dir needs --brokers: an event-log file is folded whole at every start")]
+    #[error(
+        "--snapshot-dir and --checkpoint-topic need --brokers: an event-log file is folded whole at every start"
+    )]
     SnapshotsNeedKafka,
     /// The change feed is produced to the brokers the events come from.
     #[error("--changes-topic needs --brokers")]
@@ -198,11 +204,10 @@ pub async fn serve_with(
         (Some(settings), Opened::Kafka(ingest)) => {
             let (fold, resume, writer) = start_from_snapshot(
                 settings,
-                &ingest.topics,
+                ingest,
                 config.fold,
                 Arc::clone(&projection),
-                &readiness,
-                &status,
+                (&readiness, &status, &shutdown),
             )
             .await?;
             (fold, resume, Some((writer, settings.interval)))
@@ -291,70 +296,55 @@ async fn sweep_streams(hub: Arc<ChangeHub>, limits: Arc<UserLimits>, shutdown: C
     }
 }
 
-/// Opens the snapshot directory, restores the newest usable checkpoint (reporting every
-/// one passed over), and starts the writer. Without a usable checkpoint the fold starts
-/// empty and reads every partition from the beginning.
+/// Restores the newest usable checkpoint (`snapshot::restore`) and starts the writer.
+/// Without a usable checkpoint the fold starts empty and reads every partition from the
+/// beginning.
 async fn start_from_snapshot(
     settings: &SnapshotSettings,
-    topics: &[String],
+    ingest: &IngestConfig,
     fold_config: FoldConfig,
     projection: Arc<Projection>,
-    readiness: &Readiness,
-    status: &Arc<Status>,
+    (readiness, status, stop): (&Readiness, &Arc<Status>, &CancellationToken),
 ) -> Result<(Fold, Vec<StreamPosition>, SnapshotWriter), ServeError> {
-    readiness.set_loading("loading: restoring the newest snapshot".to_owned());
-    let dir = settings.dir.clone();
-    let topics = topics.to_vec();
     let started = std::time::Instant::now();
-    type Restored = (SnapshotStore, Fold, Vec<StreamPosition>, Option<PathBuf>);
-    let restored = tokio::task::spawn_blocking(move || -> Result<Restored, ServeError> {
-        let store = SnapshotStore::open(&dir).map_err(|source| ServeError::Snapshots {
-            path: dir.clone(),
-            source,
-        })?;
-        let outcome = writer::load_newest(&store, &topics);
-        for (path, reason) in &outcome.rejected {
-            tracing::warn!(file = %path.display(), %reason, "snapshot unusable; trying the previous one");
-        }
-        let Some(loaded) = outcome.loaded else {
-            if !outcome.rejected.is_empty() {
-                tracing::warn!("no usable snapshot; reading every partition from the beginning");
-            }
-            return Ok((store, Fold::new(fold_config, projection), Vec::new(), None));
+    let restored = restore::restore(
+        settings,
+        &ingest.kafka,
+        &ingest.topics,
+        fold_config,
+        projection,
+        readiness,
+        stop,
+    )
+    .await?;
+    let fold = restored.fold;
+    if let Some(from) = restored.from {
+        let what = if restored.from_topic {
+            "restored from the checkpoint topic; resuming every partition from its saved position"
+        } else {
+            "restored from snapshot; resuming every partition from its saved position"
         };
-        let Checkpoint { streams, image, .. } = loaded.value;
-        match Fold::restore(fold_config, Arc::clone(&projection), image) {
-            Ok(fold) => Ok((store, fold, streams, Some(loaded.path))),
-            Err(error) => {
-                tracing::error!(file = %loaded.path.display(), %error, "snapshot inconsistent; reading every partition from the beginning");
-                projection.clear();
-                Ok((store, Fold::new(fold_config, projection), Vec::new(), None))
-            }
-        }
-    })
-    .await;
-    let (store, fold, streams, path) = match restored {
-        Ok(result) => result?,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    };
-    if let Some(path) = path {
         tracing::info!(
-            file = %path.display(),
+            from,
             active_sessions = fold.projection().len(),
             pending_sessions = fold.pending_count(),
             tombstones = fold.tombstone_count(),
             took = ?started.elapsed(),
-            "restored from snapshot; resuming every partition from its saved position"
+            "{what}"
         );
-        status.update(|r| r.restored_from = Some(path.display().to_string()));
+        status.update(|r| r.restored_from = Some(from));
     }
-    let writer = SnapshotWriter::start(store, Arc::clone(status)).map_err(|source| {
-        ServeError::Snapshots {
-            path: settings.dir.clone(),
-            source,
-        }
+    let writer = SnapshotWriter::start(
+        restored.store,
+        restored.topic,
+        settings.interval,
+        Arc::clone(status),
+    )
+    .map_err(|source| ServeError::Snapshots {
+        path: settings.dir.clone().unwrap_or_default(),
+        source,
     })?;
-    Ok((fold, streams, writer))
+    Ok((fold, restored.streams, writer))
 }
 
 /// Creates the change-feed topic, compacted, if it does not exist; in the background,

@@ -27,10 +27,13 @@ pub struct FoldReport {
     pub positions: Vec<StreamPosition>,
     /// What the source counted besides the fold.
     pub counts: RecordCounts,
-    /// The snapshot this run started from, if any: its file and sequence number.
+    /// The checkpoint this run started from, if any: its file, or the checkpoint topic and
+    /// the checkpoint's id and writer.
     pub restored_from: Option<String>,
     /// The last snapshot written: (file, bytes, milliseconds to write).
     pub last_snapshot: Option<(String, u64, u64)>,
+    /// What the last turn of the checkpoint topic's writer did (written, skipped, failed).
+    pub last_topic_checkpoint: Option<String>,
 }
 
 impl FoldReport {

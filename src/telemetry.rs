@@ -108,6 +108,12 @@ pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {
     gauge!("sessiond_snapshot_write_seconds").set(took.as_secs_f64());
 }
 
+/// Counts a turn of the checkpoint topic's writer by outcome: `written`, `skipped` (another
+/// replica's checkpoint is fresh) or `failed`.
+pub fn topic_checkpoint(outcome: &'static str) {
+    counter!("sessiond_topic_checkpoints_total", "outcome" => outcome).increment(1);
+}
+
 /// Counts a checkpoint not taken because the fold's state disagreed with itself.
 pub fn snapshot_refused() {
     counter!("sessiond_snapshots_refused_total").increment(1);

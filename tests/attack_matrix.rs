@@ -199,7 +199,9 @@ async fn connections_over_the_cap_are_refused_with_a_503_and_the_server_recovers
     });
     let (_, metrics) = http_get(port, "/metrics", None);
     assert!(
-        metrics.contains(&format!("sessiond_http_connections_refused_total {refused}")),
+        metrics.contains(&format!(
+            "sessiond_http_connections_refused_total {refused}"
+        )),
         "{refused} refused: {metrics}"
     );
 }

@@ -43,6 +43,8 @@ pub struct AdminState {
     pub restored_from: Option<String>,
     /// The last snapshot written.
     pub last_snapshot: Option<SnapshotJson>,
+    /// What the checkpoint topic's writer did last (written, skipped, failed).
+    pub last_topic_checkpoint: Option<String>,
 }
 
 /// A stream position, by topic and partition.
@@ -165,6 +167,7 @@ pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> 
                 bytes: *bytes,
                 write_millis: *write_millis,
             }),
+        last_topic_checkpoint: report.last_topic_checkpoint.clone(),
     };
     Json(body).into_response()
 }

@@ -39,6 +39,11 @@ pub enum ApiError {
         /// Seconds until a request will be accepted again.
         retry_after_secs: u64,
     },
+    /// The replica is still loading (restoring a checkpoint, catching up): what it holds is
+    /// partial, so it answers nothing rather than too little, and a load balancer asks
+    /// another replica.
+    #[error("Service is loading; try again shortly")]
+    Loading,
 }
 
 impl ApiError {
@@ -52,6 +57,7 @@ impl ApiError {
             Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::JsonpNotSupported => StatusCode::BAD_REQUEST,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Loading => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -62,6 +68,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED => "Unauthorized",
             StatusCode::NOT_FOUND => "NotFound",
             StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
             _ => "Forbidden",
         }
     }
@@ -77,7 +84,8 @@ impl ApiError {
             Self::InvalidRole
             | Self::SessionNotFound
             | Self::JsonpNotSupported
-            | Self::TooManyRequests { .. } => None,
+            | Self::TooManyRequests { .. }
+            | Self::Loading => None,
         }
     }
 
@@ -107,6 +115,11 @@ impl ApiError {
         let body = render_error(format, &self.body());
         let mut response = respond(format, route, operation, body);
         *response.status_mut() = self.status();
+        if self == Self::Loading {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some(challenge) = self.challenge() {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

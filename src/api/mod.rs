@@ -158,6 +158,9 @@ async fn active_sessions(
         Ok(p) => p,
         Err(e) => return e.into_response_for(format, route, operation),
     };
+    if !state.readiness.is_loaded() {
+        return ApiError::Loading.into_response_for(format, route, operation);
+    }
     let response = GetActiveSessionsResponse {
         sessions: state
             .projection

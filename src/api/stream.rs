@@ -38,6 +38,11 @@ pub(super) async fn active_stream(State(state): State<AppState>, headers: Header
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    // A snapshot frame of a partial projection would leave the stream without the sessions
+    // restored or folded after it.
+    if !state.readiness.is_loaded() {
+        return super::error::ApiError::Loading.into_response();
+    }
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let slot = state.limits.open_stream(&principal.user_id);
     let subscription = state.hub.subscribe(&principal.user_id, last_event_id);

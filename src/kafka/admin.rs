@@ -1,5 +1,5 @@
-//! Creating topics: the dead-letter topics at start, the change feed's, and topics for demos
-//! and tests; with the broker's default replication factor.
+//! Creating topics: the dead-letter topics at start, the change feed's, the checkpoint
+//! topic's, and topics for demos and tests; with the broker's default replication factor.
 
 use std::time::Duration;
 
@@ -30,6 +30,28 @@ pub async fn ensure_compacted_topic(
         &[topic.to_owned()],
         partitions,
         &[("cleanup.policy", "compact")],
+    )
+    .await
+}
+
+/// Creates the checkpoint topic (`--checkpoint-topic`) if it does not exist: compacted,
+/// two partitions (manifests, chunks), and short segments so that compaction, which never
+/// touches the active segment, keeps it to a few checkpoints (`snapshot::topic`).
+pub async fn ensure_checkpoint_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<(), KafkaError> {
+    create(
+        settings,
+        &[topic.to_owned()],
+        2,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "600000"),
+            ("segment.bytes", "67108864"),
+            ("min.cleanable.dirty.ratio", "0.5"),
+            ("delete.retention.ms", "600000"),
+        ],
     )
     .await
 }
