@@ -179,7 +179,8 @@ impl ChangeHub {
                 }
                 // Resumable only if nothing after `after` has been forgotten.
                 let oldest = ch.recent.front().map(|(seq, _)| *seq)?;
-                (oldest <= after + 1 && after < ch.last_seq).then(|| {
+                // `after` comes from the client: the largest u64 must not overflow.
+                (oldest <= after.saturating_add(1) && after < ch.last_seq).then(|| {
                     ch.recent
                         .iter()
                         .filter(|(seq, _)| *seq > after)
