@@ -230,7 +230,12 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
             })
             .unwrap(),
         ),
-        readiness: Arc::new(Readiness::default()),
+        readiness: {
+            // Loaded: a replica still loading answers 503 rather than part of its state.
+            let readiness = Readiness::default();
+            readiness.set_ready();
+            Arc::new(readiness)
+        },
         status: Arc::default(),
         history: Arc::new(sessiond::history::History::new(0)),
         hub: Arc::new(sessiond::live::ChangeHub::new(Arc::new(Projection::new()))),
