@@ -460,6 +460,25 @@ struct EdgeArgs {
     /// After the grace period, in-flight requests get this long before their connections close.
     #[arg(long, env = "SESSIOND_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate chain; read
+    /// again when it changes.
+    #[arg(
+        long,
+        env = "SESSIOND_TLS_CERT",
+        value_name = "FILE.pem",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "SESSIOND_TLS_KEY",
+        value_name = "FILE.pem",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
 }
 
 fn parse_origin(s: &str) -> Result<axum::http::HeaderValue, String> {
@@ -478,6 +497,11 @@ impl EdgeArgs {
                 cors_origins: self.cors_origins.clone(),
                 shutdown_grace: self.shutdown_grace,
                 drain_timeout: self.drain_timeout,
+                tls: self
+                    .tls_cert
+                    .clone()
+                    .zip(self.tls_key.clone())
+                    .map(|(cert, key)| sessiond::edge::tls::TlsFiles { cert, key }),
             },
             LimitsConfig {
                 rate_per_minute: self.rate_limit,

@@ -91,6 +91,9 @@ pub enum ServeError {
     /// The change feed is produced to the brokers the events come from.
     #[error("--changes-topic needs --brokers")]
     ChangesNeedKafka,
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] edge::tls::TlsError),
     /// The event log could not be read.
     #[error("reading {path}: {source}")]
     EventLog {
@@ -192,10 +195,17 @@ pub async fn serve_with(
         limits,
         shutdown: shutdown.clone(),
     };
+    let tls = config
+        .edge
+        .tls
+        .as_ref()
+        .map(|files| edge::tls::acceptor(files, shutdown.clone()))
+        .transpose()?;
     let server = tokio::spawn(edge::serve(
         listener,
         api::router(state),
         config.edge,
+        tls,
         shutdown.clone(),
     ));
 

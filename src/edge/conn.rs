@@ -10,10 +10,12 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
@@ -133,10 +135,30 @@ impl Drop for InFlight {
     }
 }
 
+/// The TLS handshake of a new connection, within the header-read timeout; `None` (logged
+/// at debug: scanners and health checks do this all day) when it fails.
+pub(super) async fn handshake(
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+    settings: &Settings,
+) -> Option<TlsStream<TcpStream>> {
+    match tokio::time::timeout(settings.header_read_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// Serves one connection until it closes, is idle too long, or shutdown asks it to
 /// finish (and `abort` ends it).
 pub(super) async fn serve(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     app: axum::Router,
     settings: &Settings,
     shutdown: CancellationToken,
@@ -197,33 +219,41 @@ pub(super) async fn serve(
     }
 }
 
-/// Answers a connection over the cap with a 503 and closes it. The request is read
-/// (briefly, and only a little of it) first, so the client sees the answer rather than a
-/// reset.
-pub(super) fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>) {
+/// Answers a connection over the cap with a 503 and closes it (over TLS when the edge
+/// serves TLS). The request is read (briefly, and only a little of it) first, so the
+/// client sees the answer rather than a reset.
+pub(super) fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, refusals: &Arc<Semaphore>) {
     crate::telemetry::connection_refused();
     let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
         return;
     };
     tokio::spawn(async move {
-        let mut stream = stream;
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            stream.write_all(refusal().as_bytes()).await?;
-            stream.shutdown().await?;
-            let mut sink = [0u8; 4096];
-            let mut left: usize = 64 * 1024;
-            while left > 0 {
-                let n = stream.read(&mut sink).await?;
-                if n == 0 {
-                    break;
-                }
-                left = left.saturating_sub(n);
+            match tls {
+                None => answer_refusal(stream).await,
+                Some(tls) => answer_refusal(tls.accept(stream).await?).await,
             }
-            std::io::Result::Ok(())
         })
         .await;
         drop(permit);
     });
+}
+
+/// Writes the 503 as HTTP/1.1 (a client that negotiated HTTP/2 by ALPN sees a protocol
+/// error instead: refused all the same), then reads a little before closing.
+async fn answer_refusal(mut stream: impl AsyncRead + AsyncWrite + Unpin) -> std::io::Result<()> {
+    stream.write_all(refusal().as_bytes()).await?;
+    stream.shutdown().await?;
+    let mut sink = [0u8; 4096];
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        let n = stream.read(&mut sink).await?;
+        if n == 0 {
+            break;
+        }
+        left = left.saturating_sub(n);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,18 +2,21 @@
 //! (cleartext, by prior knowledge), with the limits a hostile client meets before any
 //! handler runs: a cap on open connections (refused with a 503, never by running out of
 //! descriptors), a header-read timeout, an idle timeout, header and body size limits, and
-//! cross-origin reads only from the origins allowed ([`cors`]). On shutdown it stops
+//! cross-origin reads only from the origins allowed ([`cors`]), and TLS with HTTP/2 by
+//! ALPN when given a certificate ([`tls`]). On shutdown it stops
 //! accepting, lets every connection finish what is in flight, and closes what is still
 //! open after a bound.
 
 mod conn;
 pub mod cors;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Open connections allowed, by default: room for 19,000 live streams and the requests
@@ -48,6 +51,8 @@ pub struct EdgeConfig {
     /// After the grace period, how long in-flight requests may take before their
     /// connections are closed.
     pub drain_timeout: Duration,
+    /// Serve HTTPS with this certificate (reloaded when it changes); cleartext otherwise.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for EdgeConfig {
@@ -61,6 +66,7 @@ impl Default for EdgeConfig {
             cors_origins: Vec::new(),
             shutdown_grace: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -95,11 +101,13 @@ impl EdgeConfig {
 /// Serves `app` on `listener` until `shutdown` is cancelled; then stops accepting (new
 /// connections are refused by the kernel), asks every connection to finish (HTTP/1.1
 /// closes after its response, HTTP/2 sends GOAWAY) and waits for them at most
-/// [`EdgeConfig::drain_timeout`].
+/// [`EdgeConfig::drain_timeout`]. With `tls`, every connection is a TLS one (its
+/// handshake bounded by the header-read timeout).
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     config: EdgeConfig,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut app = app.layer(tower_http::limit::RequestBodyLimitLayer::new(
@@ -135,13 +143,21 @@ pub async fn serve(
                 let settings = Arc::clone(&settings);
                 let app = app.clone();
                 let (shutdown, abort) = (shutdown.clone(), abort.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    conn::serve(stream, app, &settings, shutdown, abort).await;
+                    match tls {
+                        None => conn::serve(stream, app, &settings, shutdown, abort).await,
+                        Some(tls) => {
+                            if let Some(stream) = conn::handshake(&tls, stream, &settings).await {
+                                conn::serve(stream, app, &settings, shutdown, abort).await;
+                            }
+                        }
+                    }
                     crate::telemetry::connection_closed();
                     drop(slot);
                 });
             }
-            Err(_) => conn::refuse(stream, &refusals),
+            Err(_) => conn::refuse(stream, tls.clone(), &refusals),
         }
     }
     drop(listener);
