@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::broker::{Broker, free_port, unique_topics};
-use common::{KillOnDrop, http_get, run_sessiond, token_with_roles, wait_until};
+use common::{KillOnDrop, http_get, token_with_roles, wait_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -188,26 +188,11 @@ fn admin_state(port: u16) -> Option<serde_json::Value> {
 
 /// `replay --brokers … --digest`: (digest, records, applied).
 fn replay(brokers: &str, topics: &str) -> (String, u64, u64) {
-    let (ok, out, err) = run_sessiond(&[
-        "replay",
-        "--brokers",
-        brokers,
-        "--topics",
-        topics,
-        "--digest",
-    ]);
-    assert!(ok, "{err}");
-    let number_before = |what: &str| -> u64 {
-        err.split(what)
-            .next()
-            .and_then(|s| s.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {what} in {err}"))
-    };
+    let (digest, err) = common::replay_digest(brokers, topics);
     (
-        out.lines().last().unwrap().to_owned(),
-        number_before(" records:"),
-        number_before(" applied"),
+        digest,
+        common::number_before(&err, " records:"),
+        common::number_before(&err, " applied"),
     )
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::broker::{Broker, free_port, unique_topics};
 use common::sse::SseStream;
-use common::{KillOnDrop, http_get, run_sessiond, token_with_roles, wait_until};
+use common::{KillOnDrop, http_get, token_with_roles, wait_until};
 
 const SECRET: &str = "fleet-secret";
 /// The users whose sessions the SSE clients and the reader follow (the simulator deals 12
@@ -230,19 +230,6 @@ async fn follow(port: u16, token: String, client: Arc<Client>, stop: Arc<AtomicB
     }
 }
 
-fn replay_digest(brokers: &str, topics: &str) -> String {
-    let (ok, out, err) = run_sessiond(&[
-        "replay",
-        "--brokers",
-        brokers,
-        "--topics",
-        topics,
-        "--digest",
-    ]);
-    assert!(ok, "{err}");
-    out.lines().last().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_behind_nginx_survives_a_kill_and_empty_disk_restarts() {
     let broker = Broker::start();
@@ -404,7 +391,7 @@ async fn a_fleet_behind_nginx_survives_a_kill_and_empty_disk_restarts() {
     );
     digest.await.unwrap();
     let digest = tokio::task::spawn_blocking(move || {
-        let digest = replay_digest(&brokers_, &topics_);
+        let (digest, _) = common::replay_digest(&brokers_, &topics_);
         wait_until(
             "every replica equals the replay",
             Duration::from_secs(60),

@@ -83,22 +83,8 @@ fn snapshots(dir: &Path) -> Vec<PathBuf> {
 
 /// `replay --brokers … --digest`: (digest, applied, duplicates) from its output.
 fn replay(brokers: &str, topics: &str) -> (String, u64, u64) {
-    let (ok, out, err) = run_sessiond(&[
-        "replay",
-        "--brokers",
-        brokers,
-        "--topics",
-        topics,
-        "--digest",
-    ]);
-    assert!(ok, "{err}");
-    let digest = out.lines().last().unwrap().to_owned();
-    let applied = err
-        .split(" applied")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no applied count in {err}"));
+    let (digest, err) = common::replay_digest(brokers, topics);
+    let applied = common::number_before(&err, " applied");
     let duplicates = err
         .split("\"duplicate\": ")
         .nth(1)
@@ -365,12 +351,7 @@ async fn replay_until_against_the_broker_equals_replaying_the_file() {
 
 /// The count in `replay`'s "replayed N records" summary line.
 fn replayed_records(stderr: &str) -> u64 {
-    stderr
-        .split("replayed ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no record count in {stderr}"))
+    common::number_before(stderr, " records:")
 }
 
 /// Live traffic is stamped as it happens, so `replay --until T` from the broker reads only

@@ -231,6 +231,30 @@ pub fn run_sessiond(args: &[&str]) -> (bool, String, String) {
 
 /// Starts `sessiond serve` with `args` and `--http` on a free port, and waits until
 /// `/readyz` answers 200; returns the process and its port.
+/// `replay --brokers … --topics … --digest`: the digest and the summary on stderr.
+pub fn replay_digest(brokers: &str, topics: &str) -> (String, String) {
+    let (ok, out, err) = run_sessiond(&[
+        "replay",
+        "--brokers",
+        brokers,
+        "--topics",
+        topics,
+        "--digest",
+    ]);
+    assert!(ok, "{err}");
+    (out.lines().last().unwrap_or_default().to_owned(), err)
+}
+
+/// The number just before `what` in a `replay` summary (`replayed 12 records: 10 applied`).
+pub fn number_before(summary: &str, what: &str) -> u64 {
+    summary
+        .split(what)
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {what} in {summary}"))
+}
+
 pub fn serve(args: &[&str], ready_within: std::time::Duration) -> (KillOnDrop, u16) {
     let port = broker::free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
