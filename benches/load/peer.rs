@@ -149,6 +149,22 @@ fn main() {
         .iter()
         .filter(|u| answers.get(*u) != peer_answers.get(*u))
         .collect();
+    if let Some(user) = differ.first() {
+        // What sessiond made of each session the two disagree on, event by event.
+        let (a, b) = (&answers[*user], &peer_answers[*user]);
+        for session in a.symmetric_difference(b) {
+            let trace = Command::new(&binary)
+                .args(["replay", "--brokers", &run.brokers, "--topics", &run.topics.join(",")])
+                .args(["--session", session, "--trace"])
+                .output()
+                .expect("sessiond replay");
+            eprintln!(
+                "sessiond replay --session {session} --trace:\n{}{}",
+                String::from_utf8_lossy(&trace.stdout),
+                String::from_utf8_lossy(&trace.stderr)
+            );
+        }
+    }
     assert!(
         differ.is_empty(),
         "the two folds disagree for {} of {} users, e.g. {}: sessiond {:?}, Kafka Streams {:?}",
