@@ -49,7 +49,10 @@ const WARMUP: Duration = Duration::from_secs(5);
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -118,9 +121,18 @@ fn main() {
         expected.len()
     );
     let token = common::token_with_roles(SECRET, &busiest, &["User"]);
-    s.reads = run.reads(&runtime, proc.port, "/sessions/active".into(), Some(token.clone()));
+    s.reads = run.reads(
+        &runtime,
+        proc.port,
+        "/sessions/active".into(),
+        Some(token.clone()),
+    );
     s.rss_after_reads = proc.rss_kib();
-    s.response_bytes = proc.get("/sessions/active", Some(&token)).expect("read").1.len();
+    s.response_bytes = proc
+        .get("/sessions/active", Some(&token))
+        .expect("read")
+        .1
+        .len();
     proc.stop();
     let mut proc = sessiond("sessiond-2", &snapshots);
     s.restart = proc.wait(|p| p.sessions(&busiest).as_ref() == Some(&expected));
@@ -132,9 +144,8 @@ fn main() {
     // Kafka Streams.
     let state = run.work.join("streams-state");
     let app = format!("sessions-peer-{}", std::process::id());
-    let streams = |name: &str, state: &Path| {
-        Process::streams(&peer, &run, name, state, &app, &store, &heap)
-    };
+    let streams =
+        |name: &str, state: &Path| Process::streams(&peer, &run, name, state, &app, &store, &heap);
     let mut k = Figures::default();
     let mut proc = streams("streams-1", &state);
     k.catch_up = proc.wait(|p| p.processed() >= records as u64);
@@ -154,7 +165,13 @@ fn main() {
         let (a, b) = (&answers[*user], &peer_answers[*user]);
         for session in a.symmetric_difference(b) {
             let trace = Command::new(&binary)
-                .args(["replay", "--brokers", &run.brokers, "--topics", &run.topics.join(",")])
+                .args([
+                    "replay",
+                    "--brokers",
+                    &run.brokers,
+                    "--topics",
+                    &run.topics.join(","),
+                ])
                 .args(["--session", session, "--trace"])
                 .output()
                 .expect("sessiond replay");
@@ -186,7 +203,16 @@ fn main() {
     k.restart_empty = proc.wait(|p| p.sessions(&busiest).as_ref() == Some(&expected));
     proc.stop();
 
-    let summary = summary(&run, &s, &k, &store, &heap, &busiest, expected.len(), users.len());
+    let summary = summary(
+        &run,
+        &s,
+        &k,
+        &store,
+        &heap,
+        &busiest,
+        expected.len(),
+        users.len(),
+    );
     print!("{summary}");
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     std::fs::write(Path::new(&target).join("peer-bench.txt"), &summary).expect("summary file");
@@ -242,7 +268,13 @@ impl Run {
     ) -> Reads {
         let warm = runtime.block_on(fixed_rate(port, &path, token.as_deref(), self.rate, WARMUP));
         assert_eq!(warm.failed, 0, "failed reads while warming up");
-        runtime.block_on(fixed_rate(port, &path, token.as_deref(), self.rate, self.read_for))
+        runtime.block_on(fixed_rate(
+            port,
+            &path,
+            token.as_deref(),
+            self.rate,
+            self.read_for,
+        ))
     }
 }
 
@@ -271,7 +303,13 @@ impl Process {
         let log = run.work.join(format!("{name}.log"));
         let mut command = Command::new(binary);
         command
-            .args(["serve", "--brokers", &run.brokers, "--topics", &run.topics.join(",")])
+            .args([
+                "serve",
+                "--brokers",
+                &run.brokers,
+                "--topics",
+                &run.topics.join(","),
+            ])
             .arg("--snapshot-dir")
             .arg(snapshots)
             .args(["--jwt-secret", SECRET, "--rate-limit", "0", "--http"])
@@ -340,7 +378,11 @@ impl Process {
                 return self.started.elapsed();
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status}:\n{}", self.log.display(), self.log_tail());
+                panic!(
+                    "{} exited with {status}:\n{}",
+                    self.log.display(),
+                    self.log_tail()
+                );
             }
             assert!(
                 self.started.elapsed() < Duration::from_secs(600),
@@ -527,12 +569,20 @@ async fn produce(broker: &broker::Broker, calls: &str, members: &str, records: u
         );
         if pending.len() >= 50_000 {
             for delivery in pending.drain(..) {
-                delivery.await.expect("delivered").map_err(|(e, _)| e).expect("delivered");
+                delivery
+                    .await
+                    .expect("delivered")
+                    .map_err(|(e, _)| e)
+                    .expect("delivered");
             }
         }
     }
     for delivery in pending {
-        delivery.await.expect("delivered").map_err(|(e, _)| e).expect("delivered");
+        delivery
+            .await
+            .expect("delivered")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
     }
 }
 
@@ -541,7 +591,10 @@ fn get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(u16, Stri
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response
@@ -573,18 +626,62 @@ fn summary(
     let mib = |kib: u64| format!("{:.0} MiB", kib as f64 / 1024.0);
     let ms = |r: &Reads, p: f64| format!("{:.2} ms", r.percentile(p));
     let rows: Vec<(String, String, String)> = vec![
-        ("records/s, start to caught up".into(), per_s(s.catch_up), per_s(k.catch_up)),
-        ("  start to caught up".into(), secs(s.catch_up), secs(k.catch_up)),
-        ("restart to serving, same disk".into(), secs(s.restart), secs(k.restart)),
-        ("restart to serving, empty disk".into(), secs(s.restart_empty), secs(k.restart_empty)),
-        (format!("read p50 at {:.0}/s", run.rate), ms(&s.reads, 0.5), ms(&k.reads, 0.5)),
-        (format!("read p99 at {:.0}/s", run.rate), ms(&s.reads, 0.99), ms(&k.reads, 0.99)),
-        ("read p99.9".into(), ms(&s.reads, 0.999), ms(&k.reads, 0.999)),
+        (
+            "records/s, start to caught up".into(),
+            per_s(s.catch_up),
+            per_s(k.catch_up),
+        ),
+        (
+            "  start to caught up".into(),
+            secs(s.catch_up),
+            secs(k.catch_up),
+        ),
+        (
+            "restart to serving, same disk".into(),
+            secs(s.restart),
+            secs(k.restart),
+        ),
+        (
+            "restart to serving, empty disk".into(),
+            secs(s.restart_empty),
+            secs(k.restart_empty),
+        ),
+        (
+            format!("read p50 at {:.0}/s", run.rate),
+            ms(&s.reads, 0.5),
+            ms(&k.reads, 0.5),
+        ),
+        (
+            format!("read p99 at {:.0}/s", run.rate),
+            ms(&s.reads, 0.99),
+            ms(&k.reads, 0.99),
+        ),
+        (
+            "read p99.9".into(),
+            ms(&s.reads, 0.999),
+            ms(&k.reads, 0.999),
+        ),
         ("read max".into(), ms(&s.reads, 1.0), ms(&k.reads, 1.0)),
-        ("failed reads".into(), s.reads.failed.to_string(), k.reads.failed.to_string()),
-        ("response bytes".into(), s.response_bytes.to_string(), k.response_bytes.to_string()),
-        ("RSS caught up".into(), mib(s.rss_caught_up), mib(k.rss_caught_up)),
-        ("RSS after the reads".into(), mib(s.rss_after_reads), mib(k.rss_after_reads)),
+        (
+            "failed reads".into(),
+            s.reads.failed.to_string(),
+            k.reads.failed.to_string(),
+        ),
+        (
+            "response bytes".into(),
+            s.response_bytes.to_string(),
+            k.response_bytes.to_string(),
+        ),
+        (
+            "RSS caught up".into(),
+            mib(s.rss_caught_up),
+            mib(k.rss_caught_up),
+        ),
+        (
+            "RSS after the reads".into(),
+            mib(s.rss_after_reads),
+            mib(k.rss_after_reads),
+        ),
     ];
     out.push_str(&format!(
         "\nsessiond vs Kafka Streams ({store} store, -Xmx{heap}, 2 stream threads, at-least-once), \
@@ -597,7 +694,10 @@ fn summary(
         run.read_for.as_secs(),
         WARMUP.as_secs()
     ));
-    out.push_str(&format!("| {:32} | {:>12} | {:>14} |\n", "", "sessiond", "Kafka Streams"));
+    out.push_str(&format!(
+        "| {:32} | {:>12} | {:>14} |\n",
+        "", "sessiond", "Kafka Streams"
+    ));
     out.push_str(&format!("|{:-<34}|{:->14}|{:->16}|\n", "", ":", ":"));
     for (name, a, b) in rows {
         out.push_str(&format!("| {name:32} | {a:>12} | {b:>14} |\n"));
