@@ -14,7 +14,7 @@ import java.util.LinkedHashSet;
 import java.util.Set;
 
 /**
- * The fold of /work/shared/design/event-model.md as a pure function: one session's state
+ * The fold of the event model (sessiond's docs: design/event-model.md) as a pure function: one session's state
  * and one event give the next state. Kafka Streams calls it from {@link FoldProcessor}.
  */
 final class SessionFold {
