@@ -188,7 +188,7 @@ fn main() {
         hour.fold_time += took;
         hour.events += 1;
         events += 1;
-        if events % 65_536 == 0 {
+        if events.is_multiple_of(65_536) {
             peak_heap = peak_heap.max(LIVE.load(Ordering::Relaxed));
             peak_active = peak_active.max(fold.projection().len());
         }

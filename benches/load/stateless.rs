@@ -527,7 +527,7 @@ fn produce_history(brokers: &str, topics: &[String; 2], config: &SimConfig) -> D
                 }
             }
             records += 1;
-            if records % 1_000_000 == 0 {
+            if records.is_multiple_of(1_000_000) {
                 eprintln!(
                     "  produced {records} records in {:.0} s",
                     started.elapsed().as_secs_f64()
@@ -603,7 +603,7 @@ fn simulate_and_fold(
             );
             *offset += 1;
             folded += 1;
-            if folded % 1_000_000 == 0 {
+            if folded.is_multiple_of(1_000_000) {
                 eprintln!(
                     "  {folded} events ({:.0} s simulated, {:.0} s here): {} active, {} pending, {} tombstones",
                     (last - first.unwrap_or(last)) as f64 / 1e9,
