@@ -217,6 +217,25 @@ impl Simulator {
         }
     }
 
+    /// Changes the target rate (events per second of simulated time) from the next
+    /// arrival on, for traffic that follows a curve (a contact center's day); sessions
+    /// already arrived play on as written.
+    ///
+    /// # Panics
+    /// If `rate` is not a positive finite number.
+    pub fn set_rate(&mut self, rate: f64) {
+        assert!(
+            rate.is_finite() && rate > 0.0,
+            "rate must be positive and finite, got {rate}"
+        );
+        self.rate = rate;
+    }
+
+    /// Sessions whose script is still playing (arrived and not yet ended).
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// Endpoint ids of users who currently have at least one active session (as endpoint
     /// or current member), sorted. A session is active from its `SessionStarted` until its
     /// `SessionEnded`, counting only events already returned.

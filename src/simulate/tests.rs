@@ -392,6 +392,39 @@ fn odd_configs_still_make_valid_traffic() {
 }
 
 #[test]
+fn a_new_rate_takes_over_from_the_next_arrival() {
+    // 1,000 simulated seconds at 50/s, then 1,000 at 500/s: the second half has about ten
+    // times the events of the first (measured after each half's warm-up).
+    let mut s = sim(3);
+    let start = SimConfig::default().start.0;
+    let second = |n: i64| start + n * 1_000_000_000;
+    s.set_rate(50.0);
+    let (mut slow, mut fast) = (0u64, 0u64);
+    let mut switched = false;
+    loop {
+        let t = at(&s.next_event()).0;
+        if !switched && t >= second(1_000) {
+            s.set_rate(500.0);
+            switched = true;
+        }
+        if t >= second(2_000) {
+            break;
+        }
+        if (second(300)..second(1_000)).contains(&t) {
+            slow += 1;
+        } else if t >= second(1_300) {
+            fast += 1;
+        }
+    }
+    let ratio = fast as f64 / slow as f64;
+    assert!(
+        (7.0..13.0).contains(&ratio),
+        "{fast} vs {slow} events: {ratio:.1}"
+    );
+    assert!(s.live_sessions() > 0);
+}
+
+#[test]
 #[should_panic(expected = "rate must be positive")]
 fn a_zero_rate_is_refused() {
     Simulator::new(SimConfig {

@@ -93,8 +93,23 @@ fn from_topic(
     config: FoldConfig,
     projection: &Arc<Projection>,
 ) -> Result<Option<(Start, String)>, TopicError> {
-    let outcome = topic
-        .load_newest(|bytes| start_from(writer::decode_for(bytes, topics)?, config, projection))?;
+    // Where a restore's time goes: reading the chunks (and checking them) or decoding and
+    // restoring the fold.
+    let started = std::time::Instant::now();
+    let mut decoding = Duration::ZERO;
+    let outcome = topic.load_newest(|bytes| {
+        let decode_started = std::time::Instant::now();
+        let start = writer::decode_for(bytes, topics)
+            .and_then(|checkpoint| start_from(checkpoint, config, projection));
+        decoding += decode_started.elapsed();
+        start
+    })?;
+    tracing::info!(
+        topic = topic.name(),
+        read = ?started.elapsed().saturating_sub(decoding),
+        decode = ?decoding,
+        "checkpoint topic read: chunks fetched and checked, then decoded and restored"
+    );
     for (id, reason) in &outcome.rejected {
         tracing::warn!(topic = topic.name(), checkpoint = %id, %reason, "checkpoint in the topic unusable; trying the previous one");
     }
