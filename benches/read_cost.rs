@@ -1,11 +1,14 @@
 //! Read cost: one user's active sessions with 10k and with 1M sessions in the projection.
 //! The per-user index should make both cost the same (target: medians within 20%).
+//! `json_response` is the body as the API serves it (assembled from each session's cached
+//! JSON); `json_response_uncached` renders every session from scratch, as it used to.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sessiond::contract::Format;
+use sessiond::contract::assemble::render_sessions;
 use sessiond::contract::dto::{GetActiveSessionsResponse, SessionInfo};
 use sessiond::contract::render;
 use sessiond::events::{Event, EventKind, Started};
@@ -14,6 +17,10 @@ use sessiond::model::{
 };
 use sessiond::projection::{Fold, FoldConfig, Position, Projection};
 use sessiond::time::EventTime;
+
+// The binary's allocator, so the figures are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The user whose sessions are read; every size gives them the same five sessions.
 const READER: &str = "U-reader";
@@ -86,6 +93,20 @@ fn read_cost(c: &mut Criterion) {
         );
         group.bench_with_input(
             BenchmarkId::new("json_response", total),
+            &projection,
+            |b, p| {
+                b.iter(|| {
+                    let sessions = p.sessions_for_user(black_box(READER));
+                    black_box(render_sessions(
+                        Format::Json,
+                        "GetActiveSessions",
+                        &sessions,
+                    ))
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("json_response_uncached", total),
             &projection,
             |b, p| {
                 b.iter(|| {

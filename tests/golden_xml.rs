@@ -221,6 +221,9 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
     let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
     let report = event_log::load(STRING_SESSION_LOG.as_bytes(), "golden", &mut fold).unwrap();
     assert_eq!(report.counts.bad_total(), 0, "{report:?}");
+    // Loaded: the event log above is the whole initial load.
+    let readiness = Arc::new(Readiness::default());
+    readiness.set_ready();
     let app = router(AppState {
         projection,
         auth: Arc::new(
@@ -230,12 +233,7 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
             })
             .unwrap(),
         ),
-        readiness: {
-            // Loaded: a replica still loading answers 503 rather than part of its state.
-            let readiness = Readiness::default();
-            readiness.set_ready();
-            Arc::new(readiness)
-        },
+        readiness,
         status: Arc::default(),
         history: Arc::new(sessiond::history::History::new(0)),
         hub: Arc::new(sessiond::live::ChangeHub::new(Arc::new(Projection::new()))),

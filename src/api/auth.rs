@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::keys::{Jwks, VerifyKey};
+use super::verified::{self, KeySet, VerifiedTokens};
 
 /// The largest clock skew tolerated on `exp` and `nbf`.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
@@ -147,6 +148,8 @@ pub struct Authenticator {
     keys: Vec<VerifyKey>,
     jwks: Option<Arc<Jwks>>,
     validation: Validation,
+    /// Shared by clones, which verify alike.
+    verified: Arc<VerifiedTokens<Principal>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -218,6 +221,7 @@ impl Authenticator {
             keys,
             jwks: settings.jwks.clone(),
             validation,
+            verified: Arc::new(VerifiedTokens::new(verified::CAPACITY, MAX_LEEWAY)),
         })
     }
 
@@ -260,13 +264,28 @@ impl Authenticator {
         }
     }
 
+    /// Verifies a token, or finds it verified against the keys held now and not expired
+    /// since (see [`super::verified`]).
+    fn verify(&self, token: &str) -> Result<Principal, Refusal> {
+        let published = self.jwks.as_ref().map(|jwks| jwks.keys());
+        if let Some(principal) = self.verified.get(token, &published) {
+            return Ok(principal);
+        }
+        let principal = self.verify_signature(token, &published)?;
+        // A token without `exp` is refused above; none is ever kept.
+        if let Some(exp) = principal.expires_at {
+            self.verified
+                .insert(token, principal.clone(), exp, published);
+        }
+        Ok(principal)
+    }
+
     /// Verifies a token with every key that could have signed it: the fixed keys of its
     /// algorithm, and the JWKS key of its `kid` (or, without a `kid`, every JWKS key of
-    /// its algorithm).
-    fn verify(&self, token: &str) -> Result<Principal, Refusal> {
+    /// its algorithm) among `published`.
+    fn verify_signature(&self, token: &str, published: &KeySet) -> Result<Principal, Refusal> {
         let invalid = Refusal::Api(ApiError::TokenInvalid);
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid)?;
-        let published = self.jwks.as_ref().map(|jwks| jwks.keys());
         let from_jwks = published.iter().flat_map(|keys| keys.iter()).filter(|k| {
             header
                 .kid
@@ -300,7 +319,7 @@ impl Authenticator {
                 Err(_) => return Err(Refusal::Api(ApiError::TokenInvalid)),
             }
         }
-        match (&header.kid, &published) {
+        match (&header.kid, published) {
             (Some(kid), Some(keys)) if !keys.iter().any(|k| k.kid.as_ref() == Some(kid)) => {
                 Err(Refusal::UnknownKid(kid.clone()))
             }

@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod native;
 pub mod negotiate;
 pub mod stream;
+pub mod verified;
 
 use std::sync::Arc;
 
@@ -24,8 +25,7 @@ use self::auth::{Authenticator, USER_ROLE};
 use self::error::ApiError;
 use self::limits::UserLimits;
 use self::negotiate::{Format, RouteFormat, negotiate_request, respond, wants_jsonp};
-use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
-use crate::contract::render_operation;
+use crate::contract::assemble::render_sessions;
 use crate::history::History;
 use crate::live::ChangeHub;
 use crate::projection::Projection;
@@ -161,15 +161,8 @@ async fn active_sessions(
     if !state.readiness.is_loaded() {
         return ApiError::Loading.into_response_for(format, route, operation);
     }
-    let response = GetActiveSessionsResponse {
-        sessions: state
-            .projection
-            .sessions_for_user(&principal.user_id)
-            .iter()
-            .map(|s| SessionInfo::from(&**s))
-            .collect(),
-    };
-    let body = render_operation(format, operation, &response);
+    let sessions = state.projection.sessions_for_user(&principal.user_id);
+    let body = render_sessions(format, operation, &sessions);
     let mut response = respond(format, route, operation, body);
     if let Some(reason) = state.readiness.stale_reason() {
         // Reads keep answering from the last state; the header says it may be out of date.

@@ -23,8 +23,9 @@ use futures_util::stream::{self, Stream};
 use super::AppState;
 use super::auth::{MAX_LEEWAY, USER_ROLE};
 use super::limits::{self, StreamSlot};
-use crate::contract::dto::{GetActiveSessionsResponse, SessionInfo};
+use crate::contract::assemble::{json_response, session_bytes};
 use crate::live::{Change, ChangeHub, Frame, Subscription};
+use crate::projection::Rendering;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -206,25 +207,20 @@ async fn next_frame(
 }
 
 fn render(hub: &ChangeHub, frame: &Frame) -> Event {
+    // A session's JSON is rendered once per version and shared by every stream (and
+    // reader) that sends it.
     let (name, data) = match &frame.change {
-        Change::Snapshot(sessions) => (
-            "snapshot",
-            serde_json::to_string(&GetActiveSessionsResponse {
-                sessions: sessions.iter().map(|s| SessionInfo::from(&**s)).collect(),
-            }),
-        ),
-        Change::Upsert(session) => (
-            "upsert",
-            serde_json::to_string(&SessionInfo::from(&**session)),
-        ),
+        Change::Snapshot(sessions) => ("snapshot", json_response(sessions)),
+        Change::Upsert(session) => ("upsert", session_bytes(Rendering::Json, session).to_vec()),
         Change::Remove(id) => (
             "remove",
-            serde_json::to_string(&serde_json::json!({ "id": &**id })),
+            // A string in an object: serializing cannot fail.
+            serde_json::to_vec(&serde_json::json!({ "id": &**id })).unwrap_or_default(),
         ),
     };
     Event::default()
         .event(name)
         .id(hub.event_id(frame.seq))
-        // Plain structs of strings: serializing cannot fail.
-        .data(data.unwrap_or_default())
+        // serde_json writes UTF-8.
+        .data(String::from_utf8(data).unwrap_or_default())
 }

@@ -57,6 +57,7 @@ pub fn session_to_wire(s: &Session) -> wire::SessionInfo {
         was_missed,
         log,
         members,
+        rendered: _,
     } = s;
     wire::SessionInfo {
         id: Some(id.to_string()),
@@ -159,6 +160,7 @@ pub fn session_from_wire(w: wire::SessionInfo) -> Result<Session, CodecError> {
         was_missed: w.was_missed,
         log: collect(w.log, "log", log_from_wire)?,
         members: collect(w.members, "members", member_from_wire)?,
+        rendered: crate::projection::Renderings::default(),
     })
 }
 

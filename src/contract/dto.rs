@@ -223,6 +223,7 @@ impl From<&Session> for SessionInfo {
             was_missed,
             log,
             members,
+            rendered: _,
         } = s;
         Self {
             id: Some(id.to_string()),

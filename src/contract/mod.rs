@@ -5,6 +5,7 @@
 //! ServiceStack's "Add ServiceStack Reference" tools read (`native`). The API serves them;
 //! replay and the digest write them too.
 
+pub mod assemble;
 pub mod csv;
 pub mod dto;
 pub mod html;

@@ -61,6 +61,39 @@ pub fn get_active_sessions_response(resp: &GetActiveSessionsResponse) -> Vec<u8>
     })
 }
 
+/// One `SessionInfo` element as it appears inside a `GetActiveSessionsResponse` (its
+/// prefixes named for that depth), without the declaration: the piece
+/// [`get_active_sessions_response_of`] joins.
+pub fn session_info_element(s: &SessionInfo) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new());
+    element(&mut w, "SessionInfo", &[], |w| {
+        write_session_info(w, s, ROOT_DEPTH + 2)
+    })
+    .expect("writing XML into a Vec<u8> is infallible");
+    w.into_inner()
+}
+
+/// The same bytes as [`get_active_sessions_response`], from each session's
+/// [`session_info_element`]: an item's bytes do not depend on the items around it.
+pub fn get_active_sessions_response_of(items: &[&[u8]]) -> Vec<u8> {
+    let size: usize = items.iter().map(|i| i.len()).sum();
+    document(|w| {
+        w.get_mut().reserve(size + 256);
+        let root = "GetActiveSessionsResponse";
+        start(w, root, &[("xmlns:i", NS_XSI), ("xmlns", NS_SESSIONS)])?;
+        if items.is_empty() {
+            empty(w, "Sessions", &[])?;
+        } else {
+            start(w, "Sessions", &[])?;
+            for item in items {
+                w.get_mut().extend_from_slice(item);
+            }
+            end(w, "Sessions")?;
+        }
+        end(w, root)
+    })
+}
+
 /// Serializes ServiceStack's `ErrorResponse` as DataContractSerializer XML (namespace
 /// `http://schemas.servicestack.net/types`), starting with the XML declaration.
 pub fn error_response(err: &ErrorResponse) -> Vec<u8> {

@@ -15,8 +15,8 @@ pub use fold::{
     BookImage, Fold, FoldConfig, FoldImage, FoldStats, ImageError, Outcome, Position, RestoreError,
     SessionState, SkipReason,
 };
-pub use observe::{FoldObserver, Step, StepResult};
-pub use session::{FIELD_NAMES, Fields, LogEntry, Member, Session};
+pub use observe::{FoldObserver, ShortText, Step, StepResult};
+pub use session::{FIELD_NAMES, Fields, LogEntry, Member, Rendering, Renderings, Session};
 
 /// The shared, readable state: what `GET /sessions/active` is served from.
 ///
@@ -100,10 +100,13 @@ impl Projection {
     }
 
     /// Changes a session in place unless a reader still holds its current snapshot, in
-    /// which case the reader keeps the old version and the map gets a new one.
+    /// which case the reader keeps the old version (and its renderings) and the map gets
+    /// a new one. Either way the new version starts with no renderings.
     fn update<R>(&self, id: &str, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
         let mut entry = self.sessions.get_mut(id)?;
-        Some(f(Arc::make_mut(entry.value_mut())))
+        let session = Arc::make_mut(entry.value_mut());
+        session.rendered.clear();
+        Some(f(session))
     }
 
     fn remove(&self, id: &str) -> Option<Arc<Session>> {

@@ -1,6 +1,7 @@
 //! The fold's view of one active session, and how each event kind changes it.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use crate::events::{Crumb, EventKind, FieldUpdate, SessionId};
 use crate::model::{
@@ -93,6 +94,66 @@ pub struct Session {
     pub log: Vec<LogEntry>,
     /// `members`, in the order they first joined.
     pub members: Vec<Member>,
+    /// This version's bytes in the API's formats, made by the first reader that needs
+    /// them and shared by every later one; emptied whenever the session changes.
+    pub rendered: Renderings,
+}
+
+/// The forms a session is cached in, each a slot of [`Renderings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    /// `SessionInfo` as JSON.
+    Json,
+    /// `SessionInfo` as a DataContract XML element.
+    Xml,
+    /// `SessionInfo` as JSV.
+    Jsv,
+}
+
+/// Bytes rendered from one version of a session. A session is changed only through
+/// `Projection::update`, which empties them, so they always match the fields beside them.
+///
+/// Not part of a session's value: a clone starts empty (the fold clones a session only to
+/// change it) and equality ignores it.
+#[derive(Default)]
+pub struct Renderings([OnceLock<Box<[u8]>>; 3]);
+
+impl Renderings {
+    /// The bytes of `form`, rendered now by `render` if no reader has yet.
+    pub fn get_or_render(&self, form: Rendering, render: impl FnOnce() -> Vec<u8>) -> &[u8] {
+        self.0[form as usize].get_or_init(|| render().into_boxed_slice())
+    }
+
+    /// Whether `form` has been rendered.
+    pub fn has(&self, form: Rendering) -> bool {
+        self.0[form as usize].get().is_some()
+    }
+
+    /// Forgets every rendering (the session is about to change).
+    pub(crate) fn clear(&mut self) {
+        for slot in &mut self.0 {
+            slot.take();
+        }
+    }
+}
+
+impl Clone for Renderings {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Renderings {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Renderings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.iter().filter(|s| s.get().is_some()).count();
+        write!(f, "Renderings({held})")
+    }
 }
 
 /// One `log` entry.

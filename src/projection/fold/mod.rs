@@ -3,6 +3,7 @@
 //! events' `occurred_at` and the watermark, never from a clock, so the same events always
 //! give the same state and evict the same sessions at the same point.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use foldhash::fast::FixedState;
@@ -15,7 +16,7 @@ mod image;
 pub use image::{BookImage, FoldImage, ImageError, RestoreError, SessionState};
 
 use super::Projection;
-use super::observe::{FoldObserver, Observers, Step, StepResult};
+use super::observe::{FoldObserver, Observers, ShortText, Step, StepResult};
 use super::session::{Change, Session};
 use crate::events::{Event, EventKind, KIND_NAMES, SessionId, Started};
 pub use crate::position::Position;
@@ -202,8 +203,8 @@ pub struct Fold {
 struct StepMeta {
     position: Position,
     session_id: SessionId,
-    event_id: Option<String>,
-    actor_id: Option<String>,
+    event_id: Option<ShortText>,
+    actor_id: Option<ShortText>,
     kind: &'static str,
     occurred_at: EventTime,
 }
@@ -213,8 +214,8 @@ impl StepMeta {
         Self {
             position,
             session_id: Arc::clone(&event.session_id),
-            event_id: event.event_id.clone(),
-            actor_id: event.actor_id.clone(),
+            event_id: event.event_id.as_deref().map(ShortText::new),
+            actor_id: event.actor_id.as_deref().map(ShortText::new),
             kind: event.kind.name(),
             occurred_at: event.occurred_at,
         }
@@ -324,15 +325,23 @@ impl Fold {
         meta: &mut Option<StepMeta>,
     ) -> StepResult {
         let id = Arc::clone(&event.session_id);
-        let book = self.books.entry(Arc::clone(&id)).or_insert_with(|| {
-            Book::new(
+        let book = match self.books.entry(Arc::clone(&id)) {
+            Entry::Occupied(entry) => {
+                // Observers hear the book's own id, the same `Arc` every time, so one that
+                // keys a map by it compares pointers, not strings.
+                if let Some(meta) = meta.as_mut() {
+                    meta.session_id = Arc::clone(entry.key());
+                }
+                entry.into_mut()
+            }
+            Entry::Vacant(entry) => entry.insert(Book::new(
                 event.occurred_at,
                 Phase::Pending {
                     since: event.occurred_at,
                     events: Vec::new(),
                 },
-            )
-        });
+            )),
+        };
         if matches!(book.phase, Phase::Ended) {
             return StepResult::Skipped(SkipReason::Late);
         }
@@ -492,13 +501,20 @@ impl Fold {
     /// Brings the per-user index in line with the session's current owners; returns the
     /// users who can no longer see it.
     fn reindex(&mut self, id: &SessionId) -> Vec<String> {
-        let owners: Vec<String> = match self.projection.get(id) {
-            Some(s) => s.owners().into_iter().map(str::to_owned).collect(),
-            None => Vec::new(),
-        };
         let Some(book) = self.books.get_mut(id) else {
             return Vec::new();
         };
+        let session = self.projection.get(id);
+        let current = session.as_deref().map(Session::owners).unwrap_or_default();
+        // Most member events leave the owners as they were (both lists are sorted).
+        if current
+            .iter()
+            .copied()
+            .eq(book.owners.iter().map(String::as_str))
+        {
+            return Vec::new();
+        }
+        let owners: Vec<String> = current.into_iter().map(str::to_owned).collect();
         for user in owners.iter().filter(|u| !book.owners.contains(u)) {
             self.projection.index_add(user, id);
         }
@@ -660,5 +676,6 @@ fn new_session(
         was_missed: false,
         log: Vec::new(),
         members: Vec::new(),
+        rendered: super::Renderings::default(),
     }
 }
