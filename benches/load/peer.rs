@@ -24,8 +24,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,6 +35,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sessiond::simulate::{SimConfig, SimTopic, Simulator};
 
 use common::broker;
+use common::try_http_get as get;
 
 const SECRET: &str = "x";
 /// Partitions per topic, as in the ingest and restart benches (the peer needs both topics
@@ -584,29 +583,6 @@ async fn produce(broker: &broker::Broker, calls: &str, members: &str, records: u
             .map_err(|(e, _)| e)
             .expect("delivered");
     }
-}
-
-/// A plain HTTP/1.0 GET on 127.0.0.1: the status and the body.
-fn get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {response:?}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, body)| body)
-        .to_owned();
-    Ok((status, body))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -89,6 +89,31 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
+/// A plain HTTP/1.0 GET on 127.0.0.1: the status and the body, or why there is none (for
+/// polling a process that may not be listening yet).
+pub fn try_http_get(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not HTTP: {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    Ok((status, body))
+}
+
 /// A plain HTTP/1.1 GET to 127.0.0.1; returns (status, lower-cased header block, body),
 /// with status 0 when nothing listens on the port.
 pub fn http_get_full(port: u16, path: &str, token: Option<&str>) -> (u16, String, String) {
