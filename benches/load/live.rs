@@ -19,6 +19,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "kit.rs"]
+mod kit;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use common::broker;
 use common::sse::{SseEvent, SseStream};
+use kit::ms;
 
 /// The HS256 secret the service verifies and the bench signs with.
 const SECRET: &str = "live-bench-secret";
@@ -694,11 +697,6 @@ impl Percentiles {
     fn short(&self) -> String {
         format!("p50 {}, p99 {}", ms(self.p50), ms(self.p99))
     }
-}
-
-/// A duration in milliseconds with one decimal.
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
 /// A count from the environment, or `default`.

@@ -20,6 +20,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "kit.rs"]
+mod kit;
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ use sessiond::snapshot::store::SnapshotStore;
 
 use common::broker;
 use common::try_http_get as get;
+use kit::rss_kib;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -342,17 +345,4 @@ fn start(
         let text = std::fs::read_to_string(log.path()).unwrap_or_default();
         panic!("{name}: {why}\n{text}")
     })
-}
-
-/// A process's resident set (VmRSS), in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -21,6 +21,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "kit.rs"]
+mod kit;
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
@@ -41,6 +43,7 @@ use sessiond::snapshot::store::SnapshotStore;
 
 use common::broker;
 use common::try_http_get as get;
+use kit::{median, ms, parse_debug_duration, spread};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -440,21 +443,6 @@ fn restore_took(log: &str) -> Option<Duration> {
     parse_debug_duration(took)
 }
 
-/// A `Duration`'s `Debug` form: `1.2345s`, `812.3ms`, `95µs`, `10ns`.
-fn parse_debug_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| c.is_alphabetic() || c == 'µ')?;
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => number,
-        "ms" => number / 1e3,
-        "µs" | "us" => number / 1e6,
-        "ns" => number / 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(seconds))
-}
-
 /// When each of [`MILESTONES`] was logged, after `spawned_at`.
 fn milestones(log: &str, spawned_at: time::OffsetDateTime) -> [Option<Duration>; MILESTONES.len()] {
     MILESTONES.map(|(needle, _)| {
@@ -464,27 +452,4 @@ fn milestones(log: &str, spawned_at: time::OffsetDateTime) -> [Option<Duration>;
             .ok()?;
         Duration::try_from(at - spawned_at).ok()
     })
-}
-
-fn median(runs: &[Duration]) -> Duration {
-    let mut sorted = runs.to_vec();
-    sorted.sort();
-    sorted[sorted.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// `median [min..max]`, in milliseconds.
-fn spread(runs: &[Duration]) -> String {
-    let millis = |d: Duration| d.as_secs_f64() * 1e3;
-    let min = runs.iter().min().copied().unwrap_or_default();
-    let max = runs.iter().max().copied().unwrap_or_default();
-    format!(
-        "{:.1} ms [{:.1}..{:.1}]",
-        millis(median(runs)),
-        millis(min),
-        millis(max)
-    )
 }

@@ -37,6 +37,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "kit.rs"]
+mod kit;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -62,6 +64,7 @@ use sessiond::simulate::{SimConfig, SimTopic, Simulator};
 
 use common::broker;
 use common::try_http_get as get;
+use kit::{median, ms, parse_debug_duration, rss_kib, spread};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -968,19 +971,6 @@ impl Drop for Kill<'_> {
     }
 }
 
-/// A process's resident set (VmRSS), in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The `took=` of the binary's "restored from the checkpoint topic" line.
 fn restore_took(log: &str) -> Option<Duration> {
     let line = log
@@ -1000,21 +990,6 @@ fn read_decode(log: &str) -> Option<(Duration, Duration)> {
     Some((field(" read=")?, field(" decode=")?))
 }
 
-/// A `Duration`'s `Debug` form: `1.2345s`, `812.3ms`, `95µs`, `10ns`.
-fn parse_debug_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| c.is_alphabetic() || c == 'µ')?;
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => number,
-        "ms" => number / 1e3,
-        "µs" | "us" => number / 1e6,
-        "ns" => number / 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(seconds))
-}
-
 /// When each of [`MILESTONES`] was logged, after `spawned_at`.
 fn milestones(log: &str, spawned_at: time::OffsetDateTime) -> [Option<Duration>; MILESTONES.len()] {
     MILESTONES.map(|(needle, _)| {
@@ -1032,30 +1007,7 @@ fn tail(log: &str) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-fn median(runs: &[Duration]) -> Duration {
-    let mut sorted = runs.to_vec();
-    sorted.sort();
-    sorted[sorted.len() / 2]
-}
-
 fn median_u64(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or(0)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// `median [min..max]`, in milliseconds.
-fn spread(runs: &[Duration]) -> String {
-    let millis = |d: Duration| d.as_secs_f64() * 1e3;
-    let min = runs.iter().min().copied().unwrap_or_default();
-    let max = runs.iter().max().copied().unwrap_or_default();
-    format!(
-        "{:.1} ms [{:.1}..{:.1}]",
-        millis(median(runs)),
-        millis(min),
-        millis(max)
-    )
 }
