@@ -7,6 +7,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use dashmap::DashMap;
+
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -95,11 +97,40 @@ pub fn publish_partition(topic: &str, partition: i32, position: i64, high_waterm
 
 /// Records one HTTP request.
 pub fn record_http(route: &str, status: u16, elapsed: Duration) {
-    let route = route.to_owned();
-    counter!("sessiond_http_requests_total", "route" => route.clone(), "status" => status.to_string()).increment(1);
-    histogram!("sessiond_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    // Registering a labelled metric allocates its key; a read is cheaper than that, so
+    // each route's handles are registered once and kept. The recorder is installed first:
+    // a handle taken before it would count nowhere, for good.
+    install();
+    let routes = HTTP_ROUTES.get_or_init(DashMap::default);
+    if let Some(metrics) = routes.get(route)
+        && let Some((_, requests)) = metrics.requests.iter().find(|(s, _)| *s == status)
+    {
+        requests.increment(1);
+        metrics.duration.record(elapsed.as_secs_f64());
+        return;
+    }
+    let mut metrics = routes.entry(route.into()).or_insert_with(|| RouteMetrics {
+        duration: histogram!("sessiond_http_request_duration_seconds", "route" => route.to_owned()),
+        requests: Vec::new(),
+    });
+    if !metrics.requests.iter().any(|(s, _)| *s == status) {
+        let requests = counter!("sessiond_http_requests_total", "route" => route.to_owned(), "status" => status.to_string());
+        metrics.requests.push((status, requests));
+    }
+    if let Some((_, requests)) = metrics.requests.iter().find(|(s, _)| *s == status) {
+        requests.increment(1);
+    }
+    metrics.duration.record(elapsed.as_secs_f64());
 }
+
+/// One route's registered HTTP metrics: its latency, and its request count by status.
+struct RouteMetrics {
+    duration: metrics::Histogram,
+    requests: Vec<(u16, metrics::Counter)>,
+}
+
+/// Every route's HTTP metrics, by matched route.
+static HTTP_ROUTES: OnceLock<DashMap<Box<str>, RouteMetrics>> = OnceLock::new();
 
 /// Publishes the last snapshot's size and how long writing it took.
 pub fn publish_snapshot(bytes: u64, took: std::time::Duration) {

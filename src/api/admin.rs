@@ -3,6 +3,7 @@
 //! it does).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -105,7 +106,7 @@ pub struct Counts {
     pub tombstones_expired: u64,
 }
 
-pub(super) async fn state(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn state(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Err(e) = limits::authorize(&state, &headers, &[ADMIN_ROLE]).await {
         return e.into_response();
     }
@@ -231,7 +232,7 @@ fn history_json(status: &Status, entry: HistoryEntry) -> HistoryJson {
 }
 
 pub(super) async fn history(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {

@@ -7,6 +7,7 @@
 //! `/xml/metadata?op=GetActiveSessions&lang=typescript`.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::RawQuery;
@@ -47,7 +48,7 @@ text-align:left;vertical-align:top}pre{background:#f6f8fa;padding:.75rem;overflo
 nav a{margin-right:1rem}nav a.active{font-weight:700}";
 
 /// The metadata pages' routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Arc<AppState>> {
     let mut router = Router::new().route("/metadata", get(index));
     for format in PAGE_FORMATS {
         router = router.route(

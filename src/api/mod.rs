@@ -99,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::routes())
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(track_requests))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// Counts every request by route and status, with its latency.
@@ -107,10 +107,11 @@ async fn track_requests(request: axum::extract::Request, next: axum::middleware:
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .cloned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    crate::telemetry::record_http(&route, response.status().as_u16(), started.elapsed());
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    crate::telemetry::record_http(route, response.status().as_u16(), started.elapsed());
     response
 }
 
@@ -125,7 +126,7 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-fn sessions_route(route: RouteFormat, operation: &'static str) -> MethodRouter<AppState> {
+fn sessions_route(route: RouteFormat, operation: &'static str) -> MethodRouter<Arc<AppState>> {
     get(sessions_handler(route, operation))
 }
 
@@ -133,7 +134,7 @@ fn sessions_route(route: RouteFormat, operation: &'static str) -> MethodRouter<A
 fn sessions_handler(
     route: RouteFormat,
     operation: &'static str,
-) -> impl Fn(State<AppState>, HeaderMap, RawQuery) -> BoxFuture<'static, Response> + Clone {
+) -> impl Fn(State<Arc<AppState>>, HeaderMap, RawQuery) -> BoxFuture<'static, Response> + Clone {
     move |State(state), headers, RawQuery(query)| {
         Box::pin(async move {
             active_sessions(&state, route, operation, &headers, query.as_deref()).await
@@ -176,7 +177,7 @@ async fn active_sessions(
 /// Set on session responses while the replica is stale, with the reason.
 pub const STALE_HEADER: &str = "x-sessiond-stale";
 
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.readiness.not_ready_reason() {
         None => (StatusCode::OK, "ready\n").into_response(),
         Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),

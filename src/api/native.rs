@@ -3,6 +3,8 @@
 //! `text/plain; charset=utf-8`, the header on the first line). Like a stock ServiceStack
 //! host they need no token: they describe the contract, not anyone's sessions.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::RawQuery;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -27,7 +29,7 @@ const LANGUAGES: [(&str, &str, Generator); 3] = [
 ];
 
 /// The native-types routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<Arc<AppState>> {
     let mut router = Router::new()
         .route("/types", get(index))
         .route("/types/metadata", get(metadata));

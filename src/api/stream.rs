@@ -34,7 +34,10 @@ const RETRY: Duration = Duration::from_secs(2);
 /// How long a browser waits before reconnecting after a shutdown ended its stream.
 const RETRY_AFTER_SHUTDOWN: Duration = Duration::from_millis(500);
 
-pub(super) async fn active_stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn active_stream(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
     let principal = match limits::authorize(&state, &headers, &[USER_ROLE]).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),

@@ -54,8 +54,9 @@ impl Settings {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(config.max_header_bytes.max(super::MIN_HEADER_BYTES))
-            .max_headers(100);
+            // hyper's default of 100 headers; setting it explicitly would allocate the
+            // parser's header table on every request.
+            .max_buf_size(config.max_header_bytes.max(super::MIN_HEADER_BYTES));
         builder
             .http2()
             .timer(TokioTimer::new())
