@@ -8,6 +8,8 @@
 #[path = "../tests/common/broker.rs"]
 #[allow(dead_code)]
 mod broker;
+#[path = "load/kit.rs"]
+mod kit;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +59,16 @@ fn main() {
     let bare = median(bare);
     let folded = median(folded);
     let ratio = bare.as_secs_f64() / folded.as_secs_f64();
+    kit::headline(kit::Headline {
+        figure: "ingest through Apache Kafka: records/s, decode + validate + fold",
+        sessiond: format!("{}/s", kit::thousands(rate(records, folded))),
+        peer: format!(
+            "bare rdkafka consumer {}/s ({ratio:.2}x)",
+            kit::thousands(rate(records, bare))
+        ),
+        target: ">= 0.90x bare",
+        met: Some(ratio >= 0.9),
+    });
     println!();
     println!(
         "ingest through {} ({records} records, medians of 3 alternating runs):",

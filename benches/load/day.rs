@@ -30,12 +30,15 @@
 //! `cargo bench --bench day` (scripts/bench runs it). The summary is also written to
 //! `$CARGO_TARGET_DIR/day-bench.txt`.
 
+#[path = "kit.rs"]
+mod kit;
+
 use std::alloc::{GlobalAlloc, Layout};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
+use kit::target_dir;
 use prost::Message as _;
 use sessiond::events::validate::validate;
 use sessiond::events::wire;
@@ -254,6 +257,16 @@ fn main() {
         "  worst lag of a replica folding the day in real time (fold time only, 10 s slices): {:.0} ms",
         worst_lag.as_secs_f64() * 1e3
     ));
+    kit::headline(kit::Headline {
+        figure: "a contact center's day (1% of the platform): worst lag folding in real time",
+        sessiond: format!("{:.0} ms", worst_lag.as_secs_f64() * 1e3),
+        peer: format!(
+            "peak {peak_active} active; heap at most {:.0} MB",
+            peak_heap as f64 / 1e6
+        ),
+        target: "",
+        met: None,
+    });
     println!();
     print!("{summary}");
     let file = target_dir().join("day-bench.txt");
@@ -284,14 +297,4 @@ impl Hour {
             ..self
         }
     }
-}
-
-/// `$CARGO_TARGET_DIR` (where cargo put this bench: `<target>/release/deps/day-…`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the bench's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .expect("the bench is in <target>/release/deps")
 }

@@ -56,3 +56,68 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// `$CARGO_TARGET_DIR`: where cargo put this bench (`<target>/release/deps/<name>-…`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.ancestors().nth(3)?.to_path_buf()))
+        .expect("the bench is in <target>/release/deps")
+}
+
+/// One line of the benchmark table scripts/bench prints and puts in the README: what was
+/// measured, sessiond's figure, the peer's measured beside it in the same run (if any),
+/// and the target with whether it was met.
+pub struct Headline<'a> {
+    /// What is measured, e.g. "reads/s, GET /sessions/active".
+    pub figure: &'a str,
+    /// sessiond's figure, with its unit.
+    pub sessiond: String,
+    /// The peer and its figure from the same run, e.g. "nginx 86,788/s", or "" for none.
+    pub peer: String,
+    /// The target, e.g. ">= 0.80x nginx", or "" for none.
+    pub target: &'a str,
+    /// Whether the target was met (None without a target).
+    pub met: Option<bool>,
+}
+
+/// Appends `headline` to `$CARGO_TARGET_DIR/bench-figures.jsonl`, which scripts/bench
+/// empties before its run and turns into the table afterwards.
+pub fn headline(headline: Headline<'_>) {
+    let line = serde_json::json!({
+        "bench": std::env::args()
+            .next()
+            .and_then(|a| {
+                let name = std::path::Path::new(&a).file_name()?.to_str()?.to_owned();
+                // Cargo names bench binaries <name>-<hash>.
+                Some(name.rsplit_once('-').map_or(name.clone(), |(n, _)| n.to_owned()))
+            })
+            .unwrap_or_default(),
+        "figure": headline.figure,
+        "sessiond": headline.sessiond,
+        "peer": headline.peer,
+        "target": headline.target,
+        "met": headline.met,
+    });
+    let path = target_dir().join("bench-figures.jsonl");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    use std::io::Write as _;
+    writeln!(file, "{line}").unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// A whole number with thousands separators: 1234567 -> "1,234,567".
+pub fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0.0 { format!("-{out}") } else { out }
+}

@@ -170,6 +170,13 @@ fn main() {
     ));
     for p in &points[1..points.len() - 1] {
         let grown = p.rss_kib as f64 * 1024.0 - base - per_tombstone * p.tombstones as f64;
+        kit::headline(kit::Headline {
+            figure: &format!("resident memory per active session, at {}", p.name),
+            sessiond: format!("{:.0} bytes", grown / p.active as f64),
+            peer: format!("per tombstone {per_tombstone:.0} bytes"),
+            target: "",
+            met: None,
+        });
         line(format!(
             "  per active session, at {}: {:.0} bytes (after its {} tombstones; {:.0} bytes with them)",
             p.name,

@@ -24,6 +24,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "kit.rs"]
+mod kit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -143,6 +145,29 @@ fn main() {
         "  oha at a fixed {FIXED_RATE} requests/s over {CONNECTIONS} connections for {DURATION} (latency corrected):\n    nginx     {nginx_fixed}\n    sessiond  {sessiond_fixed}  (target p99 <= 1 ms: {})\n",
         verdict(sessiond_fixed.p99_ms <= 1.0)
     ));
+    kit::headline(kit::Headline {
+        figure: "reads/s, GET /sessions/active (5 KB, JWT verified), wrk -t2 -c32",
+        sessiond: format!("{}/s", kit::thousands(sessiond_rate)),
+        peer: format!(
+            "nginx, same bytes as a static file {}/s ({ratio:.2}x)",
+            kit::thousands(nginx_rate)
+        ),
+        target: ">= 0.80x nginx",
+        met: Some(ratio >= 0.8),
+    });
+    kit::headline(kit::Headline {
+        figure: "read latency at a fixed 10,000 requests/s (oha, 32 connections): p50 / p99",
+        sessiond: format!(
+            "{:.2} / {:.2} ms",
+            sessiond_fixed.p50_ms, sessiond_fixed.p99_ms
+        ),
+        peer: format!(
+            "nginx {:.2} / {:.2} ms",
+            nginx_fixed.p50_ms, nginx_fixed.p99_ms
+        ),
+        target: "p99 <= 1 ms",
+        met: Some(sessiond_fixed.p99_ms <= 1.0),
+    });
     print!("{out}");
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let _ = std::fs::write(Path::new(&target).join("reads-bench.txt"), &out);
@@ -303,7 +328,7 @@ fn wrk_rate(wrk: &Path, url: &str, header: Option<&str>) -> (f64, f64) {
         .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
     let requests = text
         .lines()
-        .find_map(|l| Some(l.trim().split_once(" requests in ")?.0.parse().ok()?))
+        .find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok())
         .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
     (rate, requests)
 }
