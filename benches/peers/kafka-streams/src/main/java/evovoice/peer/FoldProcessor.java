@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -33,6 +34,12 @@ final class FoldProcessor implements Processor<String, SessionEvent, Void, Void>
 
     /** Every record this process has taken (applied or not), for the bench's progress. */
     static final LongAdder PROCESSED = new LongAdder();
+    /**
+     * The offset after the last record folded, per input partition ({@code topic:partition}):
+     * the bench's test of caught up. A count of records processed is not one, since a task
+     * that moves between threads may process some records again.
+     */
+    static final ConcurrentHashMap<String, Long> NEXT_OFFSETS = new ConcurrentHashMap<>();
     static final LongAdder[] OUTCOMES = new LongAdder[SessionFold.Outcome.values().length];
 
     static {
@@ -55,14 +62,23 @@ final class FoldProcessor implements Processor<String, SessionEvent, Void, Void>
 
     @Override
     public void process(Record<String, SessionEvent> record) {
+        fold(record);
+        // Counted once the stores hold the result, so a reader that sees the count sees it.
         PROCESSED.increment();
+        context.recordMetadata().ifPresent(m ->
+                NEXT_OFFSETS.merge(m.topic() + ':' + m.partition(), m.offset() + 1, Math::max));
+    }
+
+    private void fold(Record<String, SessionEvent> record) {
         SessionEvent event = record.value();
         if (event == null || record.key() == null || !record.key().equals(event.getSessionId())) {
             OUTCOMES[SessionFold.Outcome.BAD.ordinal()].increment();
             return;
         }
         PeerSession before = sessions.get(record.key());
-        SessionFold.Result result = SessionFold.apply(before, event);
+        String stream = context.recordMetadata().map(m -> m.topic() + ':' + m.partition()).orElse(null);
+        long offset = context.recordMetadata().map(m -> m.offset()).orElse(-1L);
+        SessionFold.Result result = SessionFold.apply(before, event, stream, offset);
         OUTCOMES[result.outcome().ordinal()].increment();
         if (result.state() == before || result.outcome() == SessionFold.Outcome.BAD) {
             return;
@@ -86,23 +102,32 @@ final class FoldProcessor implements Processor<String, SessionEvent, Void, Void>
         }
     }
 
+    /**
+     * Forgets old tombstones and orphans, and ends sessions idle too long (their end was
+     * lost) leaving a tombstone, as sessiond does, so late events do not revive them.
+     */
     private void evict(long watermark) {
-        List<KeyValue<String, PeerSession>> gone = new ArrayList<>();
+        List<KeyValue<String, PeerSession>> expired = new ArrayList<>();
         try (KeyValueIterator<String, PeerSession> all = sessions.all()) {
             while (all.hasNext()) {
                 KeyValue<String, PeerSession> kv = all.next();
                 PeerSession s = kv.value;
-                boolean expired = s.getEnded() ? s.getLastEventMs() < watermark - TOMBSTONE_MS
+                boolean gone = s.getEnded() ? s.getLastEventMs() < watermark - TOMBSTONE_MS
                         : !s.getStarted() ? s.getFirstPendingMs() < watermark - ORPHAN_MS
                         : s.getLastEventMs() < watermark - IDLE_MS;
-                if (expired) {
-                    gone.add(kv);
+                if (gone) {
+                    expired.add(kv);
                 }
             }
         }
-        for (KeyValue<String, PeerSession> kv : gone) {
-            index(kv.key, kv.value, null);
-            sessions.delete(kv.key);
+        for (KeyValue<String, PeerSession> kv : expired) {
+            if (kv.value.getStarted() && !kv.value.getEnded()) {
+                PeerSession tombstone = SessionFold.tombstone(watermark);
+                index(kv.key, kv.value, tombstone);
+                sessions.put(kv.key, tombstone);
+            } else {
+                sessions.delete(kv.key);
+            }
         }
     }
 }

@@ -3,9 +3,13 @@ package evovoice.peer;
 import com.google.protobuf.Timestamp;
 import evovoice.peer.proto.State.PeerSession;
 import evovoice.sessions.v1.Events.CallState;
+import evovoice.sessions.v1.Events.Channel;
+import evovoice.sessions.v1.Events.DialState;
+import evovoice.sessions.v1.Events.Direction;
 import evovoice.sessions.v1.Events.HoldReason;
 import evovoice.sessions.v1.Events.MemberCallState;
 import evovoice.sessions.v1.Events.MemberRole;
+import evovoice.sessions.v1.Events.QueueState;
 import evovoice.sessions.v1.Events.SessionEvent;
 import evovoice.sessions.v1.SessionInfoOuterClass.SessionInfo;
 import evovoice.sessions.v1.SessionInfoOuterClass.SessionLogInfo;
@@ -30,6 +34,18 @@ final class SessionFold {
     }
 
     static Result apply(PeerSession state, SessionEvent e) {
+        return apply(state, e, null, -1);
+    }
+
+    /**
+     * The next state after the event that came from {@code stream} ({@code topic:partition},
+     * or null when unknown) at {@code offset}. As in sessiond's fold: an ended session drops
+     * everything (late); a record at or below the highest offset applied from its partition,
+     * or a repeated event id, is a redelivery; events before SessionStarted wait for it; a
+     * second SessionStarted is a duplicate. Redeliveries and unknown members are remembered
+     * as seen without changing the session.
+     */
+    static Result apply(PeerSession state, SessionEvent e, String stream, long offset) {
         if (state == null) {
             state = PeerSession.getDefaultInstance();
         }
@@ -42,16 +58,22 @@ final class SessionFold {
         if (state.getEnded()) {
             return new Result(state, Outcome.LATE);
         }
+        if (stream != null && state.getPositionsOrDefault(stream, -1) >= offset) {
+            return new Result(state, Outcome.DUPLICATE);
+        }
         if (!e.getEventId().isEmpty() && state.getSeenList().contains(e.getEventId())) {
             return new Result(state, Outcome.DUPLICATE);
         }
         long at = millis(e.getOccurredAt());
         PeerSession.Builder next = state.toBuilder();
+        if (stream != null) {
+            next.putPositions(stream, offset);
+        }
         if (!e.getEventId().isEmpty()) {
             next.addSeen(e.getEventId());
         }
-        next.setLastEventMs(Math.max(state.getLastEventMs(), at));
-        if (!state.getStarted() && e.getBodyCase() != SessionEvent.BodyCase.SESSION_STARTED) {
+        boolean starts = e.getBodyCase() == SessionEvent.BodyCase.SESSION_STARTED;
+        if (!state.getStarted() && !starts) {
             // The member topic ran ahead: hold the event until SessionStarted.
             if (next.getPendingCount() == 0) {
                 next.setFirstPendingMs(at);
@@ -59,39 +81,103 @@ final class SessionFold {
             next.addPending(e);
             return new Result(next.build(), Outcome.HELD);
         }
+        if (state.getStarted() && starts) {
+            return new Result(next.build(), Outcome.DUPLICATE);
+        }
         SessionInfo.Builder info = state.getStarted() ? state.getInfo().toBuilder() : SessionInfo.newBuilder();
         Outcome outcome = applyTo(info, e);
         if (outcome != Outcome.APPLIED) {
-            return new Result(state, outcome);
+            return new Result(next.build(), outcome);
         }
-        if (!state.getStarted()) {
-            next.setStarted(true);
+        long endedAt = at;
+        next.setLastEventMs(Math.max(state.getLastEventMs(), at));
+        modifiedBy(next, info, e);
+        if (starts) {
+            next.setStarted(true).setLastEventMs(at);
             for (SessionEvent held : state.getPendingList()) {
-                applyTo(info, held);
+                if (info.getEnded()) {
+                    break;
+                }
+                if (applyTo(info, held) == Outcome.APPLIED) {
+                    endedAt = millis(held.getOccurredAt());
+                    next.setLastEventMs(Math.max(next.getLastEventMs(), endedAt));
+                    modifiedBy(next, info, held);
+                }
             }
             next.clearPending().setFirstPendingMs(0);
         }
         if (info.getEnded()) {
             // A tombstone: only what is needed to drop late events and to evict it later.
-            return new Result(PeerSession.newBuilder().setStarted(true).setEnded(true)
-                    .setLastEventMs(next.getLastEventMs()).build(), Outcome.APPLIED);
+            return new Result(tombstone(endedAt), Outcome.APPLIED);
         }
         return new Result(next.setInfo(info).build(), Outcome.APPLIED);
     }
 
-    /** An UNSPECIFIED enum where the event model does not allow one. */
+    /** An ended (or evicted) session, remembered from {@code atMs} so late events are dropped. */
+    static PeerSession tombstone(long atMs) {
+        return PeerSession.newBuilder().setStarted(true).setEnded(true).setLastEventMs(atMs).build();
+    }
+
+    /**
+     * lastModifiedBy is the actor of the latest applied event that has one, latest by
+     * (occurred_at, event id): the same whatever order the two topics were read in. (sessiond
+     * breaks a tie of occurred_at by a hash of the event id; this by the id itself.)
+     */
+    private static void modifiedBy(PeerSession.Builder next, SessionInfo.Builder info, SessionEvent e) {
+        if (e.getActorId().isEmpty()) {
+            return;
+        }
+        long at = millis(e.getOccurredAt());
+        boolean later = !info.hasLastModifiedBy() || at > next.getModifiedByMs()
+                || (at == next.getModifiedByMs() && e.getEventId().compareTo(next.getModifiedByEvent()) > 0);
+        if (later) {
+            info.setLastModifiedBy(e.getActorId());
+            next.setModifiedByMs(at).setModifiedByEvent(e.getEventId());
+        }
+    }
+
+    /**
+     * What sessiond rejects as a bad record: an UNSPECIFIED enum where the event model does
+     * not allow one, an enum number the schema does not define, a SessionStarted without an
+     * account, a member event without an identity.
+     */
     private static boolean invalid(SessionEvent e) {
         switch (e.getBodyCase()) {
-            case SESSION_STARTED:
-                return e.getSessionStarted().getChannelValue() == 0 || e.getSessionStarted().getDirectionValue() == 0;
+            case SESSION_STARTED: {
+                var b = e.getSessionStarted();
+                return e.getAccountId().isEmpty() || b.getChannelValue() == 0 || b.getDirectionValue() == 0
+                        || b.getChannel() == Channel.UNRECOGNIZED || b.getDirection() == Direction.UNRECOGNIZED
+                        || b.getDialState() == DialState.UNRECOGNIZED || b.getCallState() == CallState.UNRECOGNIZED
+                        || b.getQueueState() == QueueState.UNRECOGNIZED;
+            }
             case DIAL_STATE_CHANGED:
-                return e.getDialStateChanged().getDialStateValue() == 0;
+                return e.getDialStateChanged().getDialStateValue() == 0
+                        || e.getDialStateChanged().getDialState() == DialState.UNRECOGNIZED;
             case CALL_STATE_CHANGED:
-                return e.getCallStateChanged().getCallStateValue() == 0;
+                return e.getCallStateChanged().getCallStateValue() == 0
+                        || e.getCallStateChanged().getCallState() == CallState.UNRECOGNIZED;
             case QUEUE_STATE_CHANGED:
-                return e.getQueueStateChanged().getQueueStateValue() == 0;
-            case MEMBER_CALL_STATE_CHANGED:
-                return e.getMemberCallStateChanged().getCallStateValue() == 0;
+                return e.getQueueStateChanged().getQueueStateValue() == 0
+                        || e.getQueueStateChanged().getQueueState() == QueueState.UNRECOGNIZED;
+            case SESSION_HELD:
+                return e.getSessionHeld().getReason() == HoldReason.UNRECOGNIZED;
+            case MEMBER_JOINED: {
+                var b = e.getMemberJoined();
+                return b.getIdentity().isEmpty() || b.getCallState() == MemberCallState.UNRECOGNIZED
+                        || b.getRole() == MemberRole.UNRECOGNIZED;
+            }
+            case MEMBER_CALL_STATE_CHANGED: {
+                var b = e.getMemberCallStateChanged();
+                return b.getIdentity().isEmpty() || b.getCallStateValue() == 0
+                        || b.getCallState() == MemberCallState.UNRECOGNIZED;
+            }
+            case MEMBER_MUTE_CHANGED:
+                return e.getMemberMuteChanged().getIdentity().isEmpty();
+            case MEMBER_UPDATED:
+                return e.getMemberUpdated().getIdentity().isEmpty()
+                        || e.getMemberUpdated().getRole() == MemberRole.UNRECOGNIZED;
+            case MEMBER_LEFT:
+                return e.getMemberLeft().getIdentity().isEmpty();
             default:
                 return false;
         }
@@ -123,6 +209,8 @@ final class SessionFold {
                 s.setDialStateValue(b.getDialStateValue() == 0 ? 2 : b.getDialStateValue());
                 s.setCallStateValue(b.getCallStateValue() == 0 ? 2 : b.getCallStateValue());
                 s.setQueueStateValue(b.getQueueStateValue() == 0 ? 1 : b.getQueueStateValue());
+                // Not held: the API shows holdReason None until a SessionHeld says otherwise.
+                s.setHoldReason(HoldReason.HOLD_REASON_NONE);
             }
             case DIAL_STATE_CHANGED -> s.setDialState(e.getDialStateChanged().getDialState());
             case CALL_STATE_CHANGED -> s.setCallState(e.getCallStateChanged().getCallState());
@@ -173,7 +261,13 @@ final class SessionFold {
             case LOG_APPENDED -> {
                 var log = SessionLogInfo.newBuilder().setDate(at);
                 str(e.getLogAppended().getMessage(), log::setMessage);
-                s.addLog(log);
+                // Oldest first even when a producer's clock put entries out of order; equal
+                // dates keep arrival order.
+                int i = s.getLogCount();
+                while (i > 0 && millis(s.getLog(i - 1).getDate()) > millis(at)) {
+                    i--;
+                }
+                s.addLog(i, log);
             }
             case SESSION_ENDED -> {
                 var b = e.getSessionEnded();
@@ -234,7 +328,6 @@ final class SessionFold {
         if (!s.hasDateLastModified() || millis(s.getDateLastModified()) < millis(at)) {
             s.setDateLastModified(at);
         }
-        str(e.getActorId(), s::setLastModifiedBy);
         return Outcome.APPLIED;
     }
 
