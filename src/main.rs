@@ -461,6 +461,11 @@ struct EdgeArgs {
     #[arg(long, env = "SESSIOND_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
 
+    /// Threads serving HTTP connections, each with its own event loop (default: one per
+    /// core). A connection stays on one thread.
+    #[arg(long, env = "SESSIOND_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    http_threads: Option<u16>,
+
     /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate chain; read
     /// again when it changes.
     #[arg(
@@ -497,6 +502,9 @@ impl EdgeArgs {
                 cors_origins: self.cors_origins.clone(),
                 shutdown_grace: self.shutdown_grace,
                 drain_timeout: self.drain_timeout,
+                threads: self
+                    .http_threads
+                    .map_or_else(|| EdgeConfig::default().threads, usize::from),
                 tls: self
                     .tls_cert
                     .clone()

@@ -29,6 +29,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "kit.rs"]
+mod kit;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -758,6 +760,22 @@ fn summary(
     out.push_str(&format!("|{:-<34}|{:->14}|{:->16}|\n", "", ":", ":"));
     for (name, a, b) in rows {
         out.push_str(&format!("| {name:32} | {a:>12} | {b:>14} |\n"));
+        if !name.starts_with("read p99.9")
+            && !name.starts_with("read max")
+            && !name.starts_with("response")
+        {
+            kit::headline(kit::Headline {
+                figure: &format!(
+                    "Kafka Streams side by side ({} records, {store} store): {}",
+                    kit::thousands(run.records as f64),
+                    name.trim()
+                ),
+                sessiond: a,
+                peer: format!("Kafka Streams {b}"),
+                target: "",
+                met: None,
+            });
+        }
     }
     out
 }

@@ -10,6 +10,7 @@
 mod conn;
 pub mod cors;
 pub mod tls;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,8 @@ pub struct EdgeConfig {
     pub drain_timeout: Duration,
     /// Serve HTTPS with this certificate (reloaded when it changes); cleartext otherwise.
     pub tls: Option<tls::TlsFiles>,
+    /// Threads serving connections, each with its own event loop (see [`workers`]).
+    pub threads: usize,
 }
 
 impl Default for EdgeConfig {
@@ -67,6 +70,7 @@ impl Default for EdgeConfig {
             shutdown_grace: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(5),
             tls: None,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -122,6 +126,7 @@ pub async fn serve(
     let settings = Arc::new(conn::Settings::new(&config));
     // Cancelled when draining takes too long: connections still open are dropped.
     let abort = CancellationToken::new();
+    let workers = workers::Workers::start(config.threads)?;
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -144,7 +149,15 @@ pub async fn serve(
                 let app = app.clone();
                 let (shutdown, abort) = (shutdown.clone(), abort.clone());
                 let tls = tls.clone();
-                tokio::spawn(async move {
+                let Ok(stream) = stream.into_std() else {
+                    crate::telemetry::connection_closed();
+                    continue;
+                };
+                workers.next().spawn(async move {
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                        crate::telemetry::connection_closed();
+                        return;
+                    };
                     match tls {
                         None => conn::serve(stream, app, &settings, shutdown, abort).await,
                         Some(tls) => {
@@ -174,6 +187,7 @@ pub async fn serve(
         // Each closes at once: wait for them, briefly, so none outlives the server.
         let _ = tokio::time::timeout(Duration::from_secs(1), slots.acquire_many(all)).await;
     }
+    workers.stop().await;
     Ok(())
 }
 
