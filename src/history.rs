@@ -115,6 +115,15 @@ struct Ring {
 impl Ring {
     fn push(&mut self, depth: usize, step: &Step<'_>) {
         if self.slots.len() < depth {
+            if self.slots.len() == self.slots.capacity() {
+                // A short session keeps a few slots; one that goes on gets the rest at once.
+                let more = if self.slots.is_empty() {
+                    depth.min(4)
+                } else {
+                    depth - self.slots.len()
+                };
+                self.slots.reserve_exact(more);
+            }
             self.slots.push(Slot::new(step));
         } else if let Some(slot) = self.slots.get_mut(self.oldest) {
             slot.overwrite(step);
@@ -169,10 +178,7 @@ impl History {
             None => self
                 .sessions
                 .entry(Arc::clone(step.session_id))
-                .or_insert_with(|| Ring {
-                    slots: Vec::with_capacity(self.depth),
-                    oldest: 0,
-                }),
+                .or_default(),
         };
         ring.push(self.depth, step);
     }
@@ -228,29 +234,33 @@ mod tests {
 
     #[test]
     fn keeps_the_last_depth_entries_with_their_ids() {
-        let history = Arc::new(History::new(3));
-        let mut recorder = history.recorder();
-        let id: SessionId = Arc::from("S-1");
-        let ids: Vec<String> = (0..10)
-            .map(|n| "é".repeat(n % 4) + &n.to_string())
-            .collect();
-        let actors: Vec<Option<String>> = (0..10)
-            .map(|n| (n % 3 != 0).then(|| format!("actor-{}", "x".repeat(n * 7))))
-            .collect();
-        for n in 0..10 {
-            let event_id = (n % 5 != 4).then_some(ids[n].as_str());
-            recorder.step(&step(&id, n as i64, event_id, actors[n].as_deref()));
-            let entries = history.of("S-1").unwrap();
-            assert_eq!(entries.len(), (n + 1).min(3));
-            for (k, entry) in entries.iter().enumerate() {
-                let m = n + 1 - entries.len() + k;
-                assert_eq!(entry.position.offset, m as i64);
-                let want = (m % 5 != 4).then(|| ids[m].as_str());
-                assert_eq!(entry.event_id.as_deref(), want);
-                assert_eq!(entry.actor_id.as_deref(), actors[m].as_deref());
+        // Depths below, at and above the slots a new session starts with; ids short enough
+        // to sit in a slot and long enough to spill (slots are reused either way).
+        for depth in [1, 3, 4, 8] {
+            let history = Arc::new(History::new(depth));
+            let mut recorder = history.recorder();
+            let id: SessionId = Arc::from("S-1");
+            let ids: Vec<String> = (0..20)
+                .map(|n| "é".repeat(n % 4) + &n.to_string())
+                .collect();
+            let actors: Vec<Option<String>> = (0..20)
+                .map(|n| (n % 3 != 0).then(|| format!("actor-{}", "x".repeat((n % 10) * 7))))
+                .collect();
+            for n in 0..20 {
+                let event_id = (n % 5 != 4).then_some(ids[n].as_str());
+                recorder.step(&step(&id, n as i64, event_id, actors[n].as_deref()));
+                let entries = history.of("S-1").unwrap();
+                assert_eq!(entries.len(), (n + 1).min(depth));
+                for (k, entry) in entries.iter().enumerate() {
+                    let m = n + 1 - entries.len() + k;
+                    assert_eq!(entry.position.offset, m as i64);
+                    let want = (m % 5 != 4).then(|| ids[m].as_str());
+                    assert_eq!(entry.event_id.as_deref(), want);
+                    assert_eq!(entry.actor_id.as_deref(), actors[m].as_deref());
+                }
             }
+            recorder.removed("S-1", &[]);
+            assert!(history.of("S-1").is_none());
         }
-        recorder.removed("S-1", &[]);
-        assert!(history.of("S-1").is_none());
     }
 }
