@@ -2,11 +2,11 @@
 //! they changed: what `GET /sessions/{id}/history` shows an operator. Kept by a fold
 //! observer, bounded per session, dropped when the session ends.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use foldhash::fast::RandomState;
+use smallvec::SmallVec;
 
 use crate::events::SessionId;
 use crate::projection::{FoldObserver, Position, Step, StepResult};
@@ -29,82 +29,112 @@ pub struct HistoryEntry {
     pub result: StepResult,
 }
 
-/// An entry's fixed-size part; its ids' text is in its ring's `text`.
-#[derive(Debug, Clone, Copy)]
+/// One entry as kept: its fixed part and its ids' bytes side by side, so that writing it
+/// touches one place. Ids of up to [`INLINE_IDS`] bytes together (a ULID and a user id
+/// fit) need no allocation at all; longer ones spill to the heap once, and the slot keeps
+/// that buffer for the entries that later take its place.
+#[derive(Debug)]
 struct Slot {
     position: Position,
-    event_id_len: Option<u32>,
-    actor_id_len: Option<u32>,
-    kind: &'static str,
     occurred_at: EventTime,
+    kind: &'static str,
     result: StepResult,
+    /// The event id's length in `ids`, if it had one; the actor id follows it.
+    event_id_len: Option<u32>,
+    has_actor: bool,
+    ids: SmallVec<[u8; INLINE_IDS]>,
 }
 
+/// Bytes of ids a slot holds without allocating (a slot is then two cache lines).
+const INLINE_IDS: usize = 64;
+
 impl Slot {
-    fn text_len(&self) -> usize {
-        (self.event_id_len.unwrap_or(0) + self.actor_id_len.unwrap_or(0)) as usize
+    fn new(step: &Step<'_>) -> Self {
+        let mut slot = Self {
+            position: step.position,
+            occurred_at: step.occurred_at,
+            kind: step.kind,
+            result: step.result,
+            event_id_len: None,
+            has_actor: false,
+            ids: SmallVec::new(),
+        };
+        slot.write_ids(step);
+        slot
+    }
+
+    /// Becomes `step`'s entry, reusing its buffer.
+    fn overwrite(&mut self, step: &Step<'_>) {
+        self.position = step.position;
+        self.occurred_at = step.occurred_at;
+        self.kind = step.kind;
+        self.result = step.result;
+        self.ids.clear();
+        self.write_ids(step);
+    }
+
+    fn write_ids(&mut self, step: &Step<'_>) {
+        self.event_id_len = step.event_id.map(|id| {
+            self.ids.extend_from_slice(id.as_bytes());
+            // Ids come from records of at most a few megabytes.
+            u32::try_from(id.len()).unwrap_or(u32::MAX)
+        });
+        self.has_actor = step.actor_id.is_some();
+        if let Some(actor) = step.actor_id {
+            self.ids.extend_from_slice(actor.as_bytes());
+        }
+    }
+
+    fn entry(&self) -> HistoryEntry {
+        // Written whole from `&str`s, so both halves are UTF-8.
+        let text = |bytes: &[u8]| Box::from(std::str::from_utf8(bytes).unwrap_or_default());
+        let split = self
+            .event_id_len
+            .map_or(0, |len| len as usize)
+            .min(self.ids.len());
+        HistoryEntry {
+            position: self.position,
+            event_id: self.event_id_len.map(|_| text(&self.ids[..split])),
+            actor_id: self.has_actor.then(|| text(&self.ids[split..])),
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            result: self.result,
+        }
     }
 }
 
-/// One session's recent events, oldest first: their fixed parts, and their ids' bytes in
-/// one ring of text, so that recording an event allocates nothing once the session's
-/// buffers have grown to its usual size (the fold records about a million a second).
+/// One session's recent events: up to `depth` slots used in turn, `oldest` the next to be
+/// overwritten once all are in use. Recording an event allocates nothing once the
+/// session's slots exist (the fold records about a million a second).
 #[derive(Debug, Default)]
 struct Ring {
-    slots: VecDeque<Slot>,
-    text: VecDeque<u8>,
+    slots: Vec<Slot>,
+    oldest: usize,
 }
 
 impl Ring {
     fn push(&mut self, depth: usize, step: &Step<'_>) {
-        if self.slots.len() == depth
-            && let Some(oldest) = self.slots.pop_front()
-        {
-            self.text.drain(..oldest.text_len());
+        if self.slots.len() < depth {
+            if self.slots.len() == self.slots.capacity() {
+                // A short session keeps a few slots; one that goes on gets the rest at once.
+                let more = if self.slots.is_empty() {
+                    depth.min(4)
+                } else {
+                    depth - self.slots.len()
+                };
+                self.slots.reserve_exact(more);
+            }
+            self.slots.push(Slot::new(step));
+        } else if let Some(slot) = self.slots.get_mut(self.oldest) {
+            slot.overwrite(step);
+            self.oldest = (self.oldest + 1) % self.slots.len();
         }
-        let mut text_len = |s: Option<&str>| {
-            s.map(|s| {
-                self.text.extend(s.as_bytes());
-                // Ids come from records of at most a few megabytes.
-                u32::try_from(s.len()).unwrap_or(u32::MAX)
-            })
-        };
-        let event_id_len = text_len(step.event_id);
-        let actor_id_len = text_len(step.actor_id);
-        self.slots.push_back(Slot {
-            position: step.position,
-            event_id_len,
-            actor_id_len,
-            kind: step.kind,
-            occurred_at: step.occurred_at,
-            result: step.result,
-        });
     }
 
+    /// Oldest first.
     fn entries(&self) -> Vec<HistoryEntry> {
-        let mut at = 0;
-        let mut take = |len: Option<u32>| {
-            len.map(|len| {
-                let end = at + len as usize;
-                let bytes: Vec<u8> = self.text.range(at..end).copied().collect();
-                at = end;
-                // Written from `&str`s, whole.
-                String::from_utf8(bytes)
-                    .unwrap_or_default()
-                    .into_boxed_str()
-            })
-        };
-        self.slots
-            .iter()
-            .map(|slot| HistoryEntry {
-                position: slot.position,
-                event_id: take(slot.event_id_len),
-                actor_id: take(slot.actor_id_len),
-                kind: slot.kind,
-                occurred_at: slot.occurred_at,
-                result: slot.result,
-            })
-            .collect()
+        let (newer, older) = self.slots.split_at(self.oldest);
+        older.iter().chain(newer).map(Slot::entry).collect()
     }
 }
 
@@ -148,10 +178,7 @@ impl History {
             None => self
                 .sessions
                 .entry(Arc::clone(step.session_id))
-                .or_insert_with(|| Ring {
-                    slots: VecDeque::with_capacity(self.depth),
-                    text: VecDeque::new(),
-                }),
+                .or_default(),
         };
         ring.push(self.depth, step);
     }
@@ -207,29 +234,33 @@ mod tests {
 
     #[test]
     fn keeps_the_last_depth_entries_with_their_ids() {
-        let history = Arc::new(History::new(3));
-        let mut recorder = history.recorder();
-        let id: SessionId = Arc::from("S-1");
-        let ids: Vec<String> = (0..10)
-            .map(|n| "é".repeat(n % 4) + &n.to_string())
-            .collect();
-        let actors: Vec<Option<String>> = (0..10)
-            .map(|n| (n % 3 != 0).then(|| format!("actor-{}", "x".repeat(n * 7))))
-            .collect();
-        for n in 0..10 {
-            let event_id = (n % 5 != 4).then_some(ids[n].as_str());
-            recorder.step(&step(&id, n as i64, event_id, actors[n].as_deref()));
-            let entries = history.of("S-1").unwrap();
-            assert_eq!(entries.len(), (n + 1).min(3));
-            for (k, entry) in entries.iter().enumerate() {
-                let m = n + 1 - entries.len() + k;
-                assert_eq!(entry.position.offset, m as i64);
-                let want = (m % 5 != 4).then(|| ids[m].as_str());
-                assert_eq!(entry.event_id.as_deref(), want);
-                assert_eq!(entry.actor_id.as_deref(), actors[m].as_deref());
+        // Depths below, at and above the slots a new session starts with; ids short enough
+        // to sit in a slot and long enough to spill (slots are reused either way).
+        for depth in [1, 3, 4, 8] {
+            let history = Arc::new(History::new(depth));
+            let mut recorder = history.recorder();
+            let id: SessionId = Arc::from("S-1");
+            let ids: Vec<String> = (0..20)
+                .map(|n| "é".repeat(n % 4) + &n.to_string())
+                .collect();
+            let actors: Vec<Option<String>> = (0..20)
+                .map(|n| (n % 3 != 0).then(|| format!("actor-{}", "x".repeat((n % 10) * 7))))
+                .collect();
+            for n in 0..20 {
+                let event_id = (n % 5 != 4).then_some(ids[n].as_str());
+                recorder.step(&step(&id, n as i64, event_id, actors[n].as_deref()));
+                let entries = history.of("S-1").unwrap();
+                assert_eq!(entries.len(), (n + 1).min(depth));
+                for (k, entry) in entries.iter().enumerate() {
+                    let m = n + 1 - entries.len() + k;
+                    assert_eq!(entry.position.offset, m as i64);
+                    let want = (m % 5 != 4).then(|| ids[m].as_str());
+                    assert_eq!(entry.event_id.as_deref(), want);
+                    assert_eq!(entry.actor_id.as_deref(), actors[m].as_deref());
+                }
             }
+            recorder.removed("S-1", &[]);
+            assert!(history.of("S-1").is_none());
         }
-        recorder.removed("S-1", &[]);
-        assert!(history.of("S-1").is_none());
     }
 }

@@ -5,10 +5,11 @@ pub mod fold;
 pub mod observe;
 pub mod session;
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use foldhash::fast::RandomState;
+use foldhash::fast::{FixedState, RandomState};
 
 use crate::events::SessionId;
 pub use fold::{
@@ -25,7 +26,23 @@ pub use session::{FIELD_NAMES, Fields, LogEntry, Member, Rendering, Renderings, 
 #[derive(Debug, Default)]
 pub struct Projection {
     sessions: DashMap<SessionId, Arc<Session>, RandomState>,
-    by_user: DashMap<Box<str>, Vec<SessionId>, RandomState>,
+    by_user: DashMap<Box<str>, Vec<Indexed>, RandomState>,
+}
+
+/// One session in a user's index, with its id's hash: the fold looks a session up in the
+/// list at every change of its owners, and comparing hashes first spares it reading the
+/// text of every other session the user has (each its own allocation, rarely in cache).
+#[derive(Debug, Clone)]
+struct Indexed {
+    hash: u64,
+    id: SessionId,
+}
+
+/// Hashes ids for the per-user index (any fixed seed: the hashes never leave the process).
+const ID_HASH: FixedState = FixedState::with_seed(0x1d_5e55);
+
+fn id_hash(id: &str) -> u64 {
+    ID_HASH.hash_one(id)
 }
 
 impl Projection {
@@ -45,7 +62,7 @@ impl Projection {
         };
         let mut sessions: Vec<Arc<Session>> = ids
             .iter()
-            .filter_map(|id| self.get(id))
+            .filter_map(|entry| self.get(&entry.id))
             .filter(|s| s.is_owned_by(user))
             .collect();
         sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -114,16 +131,25 @@ impl Projection {
     }
 
     fn index_add(&self, user: &str, id: &SessionId) {
-        let mut ids = self.by_user.entry(Box::from(user)).or_default();
-        if !ids.contains(id) {
-            ids.push(Arc::clone(id));
+        // A user seen before needs no copy of their name.
+        let mut ids = match self.by_user.get_mut(user) {
+            Some(ids) => ids,
+            None => self.by_user.entry(Box::from(user)).or_default(),
+        };
+        let hash = id_hash(id);
+        if !ids.iter().any(|e| e.hash == hash && e.id == *id) {
+            ids.push(Indexed {
+                hash,
+                id: Arc::clone(id),
+            });
         }
     }
 
     fn index_remove(&self, user: &str, id: &str) {
         let emptied = match self.by_user.get_mut(user) {
             Some(mut ids) => {
-                ids.retain(|s| &**s != id);
+                let hash = id_hash(id);
+                ids.retain(|e| e.hash != hash || &*e.id != id);
                 ids.is_empty()
             }
             None => false,

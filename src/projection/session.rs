@@ -320,6 +320,18 @@ impl Session {
         owners
     }
 
+    /// Whether `owners` (sorted, without repeats) are exactly the users who may see this
+    /// session: what [`Session::owners`] would return, found without allocating.
+    pub fn has_owners(&self, owners: &[String]) -> bool {
+        let listed = |user: &String| owners.binary_search(user).is_ok();
+        self.endpoint_id.as_ref().is_none_or(listed)
+            && self
+                .members
+                .iter()
+                .all(|m| m.endpoint_id.as_ref().is_none_or(listed))
+            && owners.iter().all(|user| self.is_owned_by(user))
+    }
+
     fn member_mut(&mut self, identity: &str) -> Option<&mut Member> {
         self.members.iter_mut().find(|m| m.identity == identity)
     }
