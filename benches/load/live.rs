@@ -22,7 +22,9 @@
 //! `$CARGO_TARGET_DIR/live-bench.txt`, each server's log to `live-bench-<name>.log` next to
 //! it. `LIVE_EVENTS` (default 1000), `LIVE_BASELINE_EVENTS` (default 200: each takes about
 //! 0.5 s), `LIVE_STREAMS` (default `1000,19000`: the stream counts, comma-separated, each a
-//! fresh service) and `LIVE_ANATOMY` (default 2000 connections; 0 skips it) set the counts.
+//! fresh service) and `LIVE_ANATOMY` (default 2000 connections; 0 skips it) set the counts;
+//! `LIVE_TRACE_SIZE=N` makes an anatomy run print where its first allocations of exactly
+//! N bytes were made (run it alone: `LIVE_ROLE=anatomy LIVE_USERS=50 LIVE_MODE=stream`).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
