@@ -554,6 +554,7 @@ struct TokenArgs {
 }
 
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -561,6 +562,19 @@ fn main() -> ExitCode {
             eprintln!("sessiond: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Keeps the kernel from backing this process's memory with 2 MiB pages. mimalloc asks for
+/// them, and where the kernel grants them (`madvise` mode), every connection's buffers and
+/// state, touched only a few KiB at a time, end up resident a huge page at a time: 2,000
+/// idle streams cost 37.7 KiB of RSS each with them and 24.3 KiB without (the same as
+/// `MIMALLOC_ALLOW_THP=0`, which does this too, but only when set in the environment).
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process; it reads no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

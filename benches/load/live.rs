@@ -7,25 +7,37 @@
 //!   p99 and max (target: p99 under 50 ms), with sessiond's consumer settings and, side by
 //!   side in the same run, with librdkafka's default `fetch.wait.max.ms=500`; with the
 //!   producer's acknowledgement time and the idle CPU of sessiond and the broker for each;
-//! - **1,000 concurrent streams** on one instance, one per user (1,000 distinct users, so
-//!   each stream also has its own per-user view in the hub): the server's RSS per stream,
-//!   then one event per user, and whether every stream received its own `upsert`.
+//! - **1,000 and 19,000 concurrent streams** on one instance, one per user (as many
+//!   distinct users, so each stream also has its own per-user view in the hub), held by
+//!   client processes of their own ([`fleet`]: at most 9,500 streams each, so no process
+//!   needs more than the 20,000 descriptors one may hold): the server's RSS per stream
+//!   (target: at most 16 KiB), then one event per user produced at once, whether every
+//!   stream received its own `upsert` (the bench exits non-zero unless all did), and the
+//!   freshness of each (its send to its arrival) at that load;
+//! - **where a connection's memory goes** ([`anatomy`]): the service in a process of its
+//!   own with its heap counted by allocation size, once with idle keep-alive connections
+//!   and once with streams.
 //!
 //! `cargo bench --bench live` (scripts/bench runs it). The summary is printed and saved to
 //! `$CARGO_TARGET_DIR/live-bench.txt`, each server's log to `live-bench-<name>.log` next to
 //! it. `LIVE_EVENTS` (default 1000), `LIVE_BASELINE_EVENTS` (default 200: each takes about
-//! 0.5 s) and `LIVE_STREAMS` (default 1000) set the counts. The soft limit on open files is
-//! raised as far as needed (the server inherits it).
+//! 0.5 s), `LIVE_STREAMS` (default `1000,19000`: the stream counts, comma-separated, each a
+//! fresh service) and `LIVE_ANATOMY` (default 2000 connections; 0 skips it) set the counts;
+//! `LIVE_TRACE_SIZE=N` makes an anatomy run print where its first allocations of exactly
+//! N bytes were made (run it alone: `LIVE_ROLE=anatomy LIVE_USERS=50 LIVE_MODE=stream`).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "anatomy.rs"]
+mod anatomy;
+#[path = "fleet.rs"]
+mod fleet;
 #[path = "kit.rs"]
 mod kit;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -36,10 +48,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use common::broker;
 use common::sse::{SseEvent, SseStream};
+use fleet::{Fleet, Mode};
 use kit::ms;
 
 /// The HS256 secret the service verifies and the bench signs with.
@@ -57,13 +70,34 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 const PAUSE: Duration = Duration::from_millis(25);
 /// How long the idle CPU of sessiond and the broker is sampled for.
 const IDLE_SAMPLE: Duration = Duration::from_secs(5);
+/// Server memory per open stream the bench holds the service to, in KiB.
+const TARGET_KIB: f64 = 16.0;
+/// How long the server is left alone before its RSS is read (the allocator returns freed
+/// pages after a short delay).
+const SETTLE: Duration = Duration::from_secs(2);
 
-/// Runs both measurements, prints the summary and saves it.
-fn main() {
+// The service's allocator, counting what the anatomy runs keep (see `anatomy`).
+#[global_allocator]
+static GLOBAL: anatomy::Counting = anatomy::Counting;
+
+/// Runs every measurement, prints the summary and saves it; or, started again by itself
+/// with `LIVE_ROLE`, is one of its client processes or an anatomy run.
+fn main() -> ExitCode {
+    match std::env::var("LIVE_ROLE").as_deref() {
+        Ok("client") => {
+            fleet::run();
+            return ExitCode::SUCCESS;
+        }
+        Ok("anatomy") => {
+            anatomy::run();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let events = env_count("LIVE_EVENTS", 1000);
     let baseline_events = env_count("LIVE_BASELINE_EVENTS", 200);
-    let streams = env_count("LIVE_STREAMS", 1000);
-    raise_fd_limit(2 * streams + 1024);
+    let fanouts = env_counts("LIVE_STREAMS", &[1_000, 19_000]);
+    let anatomy_users = env_count("LIVE_ANATOMY", 2_000);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let broker = broker::Broker::start();
     let logs = target_dir();
@@ -105,7 +139,8 @@ fn main() {
         },
     ];
     let mut fresh_p99 = None;
-    for variant in &variants {
+    // `LIVE_EVENTS=0 LIVE_BASELINE_EVENTS=0` skips them (to measure only the streams).
+    for variant in variants.iter().filter(|v| v.events > 0) {
         let result = runtime.block_on(bench.freshness(variant));
         eprintln!("{}: {}", variant.label, result.line());
         if variant.name == "fresh" {
@@ -121,51 +156,87 @@ fn main() {
             result.idle_cpu.1
         );
     }
-    let p99 = fresh_p99.expect("measured");
-    let _ = writeln!(
-        summary,
-        "    p99 {} (target < {} ms: {})",
-        ms(p99),
-        TARGET_P99.as_millis(),
-        if p99 < TARGET_P99 {
-            "ok"
-        } else {
-            "OVER TARGET"
-        }
-    );
+    if let Some(p99) = fresh_p99 {
+        let _ = writeln!(
+            summary,
+            "    p99 {} (target < {} ms: {})",
+            ms(p99),
+            TARGET_P99.as_millis(),
+            if p99 < TARGET_P99 {
+                "ok"
+            } else {
+                "OVER TARGET"
+            }
+        );
+    }
 
-    let fanout = runtime.block_on(bench.fanout(streams));
-    let _ = writeln!(
-        summary,
-        "  {streams} concurrent streams ({streams} distinct users, one stream each, each user with one active session):"
-    );
-    let _ = writeln!(
-        summary,
-        "    server RSS {:.1} MiB before, {:.1} MiB with every stream past its snapshot: {:.1} KiB per stream (all opened in {} ms)",
-        fanout.rss_before as f64 / 1024.0,
-        fanout.rss_after as f64 / 1024.0,
-        (fanout.rss_after as f64 - fanout.rss_before as f64) / streams as f64,
-        fanout.opened.as_millis()
-    );
-    let _ = writeln!(
-        summary,
-        "    {}/{streams} streams received their upsert ({}), {} wrong events; one event per user produced at once (all acked after {} ms), last upsert {} ms after the first send, median {} ms",
-        fanout.received,
-        if fanout.received == streams && fanout.wrong == 0 {
-            "ok"
-        } else {
-            "MISSING"
-        },
-        fanout.wrong,
-        fanout.acked.as_millis(),
-        fanout.last.as_millis(),
-        fanout.median.as_millis()
-    );
+    let mut served = true;
+    for &streams in &fanouts {
+        let fanout = runtime.block_on(bench.fanout(streams));
+        served &= fanout.all_served();
+        let _ = writeln!(
+            summary,
+            "  {streams} concurrent streams ({streams} distinct users, one stream each, each user with one active session; clients in {} processes):",
+            streams.div_ceil(fleet::PER_PROCESS)
+        );
+        let _ = writeln!(
+            summary,
+            "    server RSS {:.1} MiB before, {:.1} MiB with every stream past its snapshot: {:.1} KiB per stream (target <= {TARGET_KIB} KiB: {}; all opened in {} ms)",
+            fanout.rss_before as f64 / 1024.0,
+            fanout.rss_after as f64 / 1024.0,
+            fanout.kib_per_stream(),
+            if fanout.kib_per_stream() <= TARGET_KIB {
+                "ok"
+            } else {
+                "OVER TARGET"
+            },
+            fanout.opened.as_millis()
+        );
+        let _ = writeln!(
+            summary,
+            "    {}/{streams} streams received their upsert ({}), {} wrong or missing; one event per user produced at once (all acked {} ms after the first send), last upsert {} ms after the first send",
+            fanout.received,
+            if fanout.all_served() { "ok" } else { "MISSING" },
+            fanout.wrong,
+            fanout.acked.as_millis(),
+            fanout.last.as_millis(),
+        );
+        if let Some(freshness) = &fanout.freshness {
+            let _ = writeln!(
+                summary,
+                "    freshness under that burst, each event's send -> its upsert at its stream: {}",
+                freshness.full()
+            );
+        }
+    }
+    if anatomy_users > 0 {
+        let _ = writeln!(
+            summary,
+            "  where a connection's memory goes (the service in a process of its own, its heap counted by allocation size; one run each):"
+        );
+        for mode in ["keepalive", "stream"] {
+            let output = Command::new(std::env::current_exe().expect("current exe"))
+                .env("LIVE_ROLE", "anatomy")
+                .env("LIVE_USERS", anatomy_users.to_string())
+                .env("LIVE_MODE", mode)
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("starting the anatomy run");
+            assert!(output.status.success(), "the {mode} anatomy run failed");
+            summary.push_str(&String::from_utf8_lossy(&output.stdout));
+        }
+    }
 
     println!();
     print!("{summary}");
     let path = bench.logs.join("live-bench.txt");
     std::fs::write(&path, &summary).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    if served {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("live bench: NOT every stream received its change (see the summary)");
+        ExitCode::FAILURE
+    }
 }
 
 /// One freshness measurement: the service with `option` added to its Kafka client settings.
@@ -201,22 +272,36 @@ impl Freshness {
 
 /// What the many-streams run measured.
 struct Fanout {
+    /// Streams opened (one per user).
+    streams: usize,
     /// Server VmRSS (KiB) once ready, before any stream.
     rss_before: u64,
     /// Server VmRSS (KiB) once every stream has had its snapshot.
     rss_after: u64,
-    /// From the first connect to the last snapshot.
+    /// From starting the clients to the last snapshot.
     opened: Duration,
     /// Streams that received their own upsert.
     received: usize,
-    /// Streams that received something else, or failed.
+    /// Streams that received something else, failed, or received nothing.
     wrong: usize,
     /// From the first send to the last delivery report.
     acked: Duration,
     /// From the first send to the last upsert's arrival.
     last: Duration,
-    /// From the first send to the median upsert's arrival.
-    median: Duration,
+    /// Each event's send (just before) to its upsert's arrival at its stream.
+    freshness: Option<Percentiles>,
+}
+
+impl Fanout {
+    /// Server memory per open stream, in KiB.
+    fn kib_per_stream(&self) -> f64 {
+        (self.rss_after as f64 - self.rss_before as f64) / self.streams as f64
+    }
+
+    /// Whether every stream received its own change and nothing else.
+    fn all_served(&self) -> bool {
+        self.received == self.streams && self.wrong == 0
+    }
 }
 
 /// The broker and the binary every measurement uses.
@@ -346,119 +431,66 @@ impl Bench {
         }
     }
 
-    /// `streams` streams of as many users on one service: memory per stream, then one event
-    /// per user, each of which must reach its stream.
+    /// `streams` streams of as many users on one service, held by client processes:
+    /// memory per stream, then one event per user, each of which must reach its stream.
     async fn fanout(&self, streams: usize) -> Fanout {
-        let (calls, members) = self.topics("fanout").await;
+        let name = format!("fanout-{streams}");
+        let (calls, members) = self.topics(&name).await;
         let producer = self.producer();
         let mut clock = EventClock::default();
-        let users: Vec<String> = (0..streams).map(|u| format!("U-fan-{u:04}")).collect();
-        let starts: Vec<String> = users
-            .iter()
-            .map(|user| clock.started(&format!("S-{user}"), user))
+        let starts: Vec<String> = (0..streams)
+            .map(|u| clock.started(&fleet::session(u), &fleet::user(u)))
             .collect();
         send_all(&producer, &calls, &starts).await;
-        let service = Service::start(self, "fanout", &calls, &members, None).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let service = Service::start(self, &name, &calls, &members, None).await;
+        tokio::time::sleep(SETTLE).await;
         let rss_before = rss_kib(service.pid());
 
-        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<()>();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Result<SseEvent, String>)>();
-        // Opening is paced so the listen backlog never overflows into SYN retries.
-        let opening = Arc::new(Semaphore::new(64));
         let opened_at = Instant::now();
-        for (u, user) in users.iter().enumerate() {
-            let (ready_tx, done_tx, opening) =
-                (ready_tx.clone(), done_tx.clone(), Arc::clone(&opening));
-            let (token, port, session) = (token(user), service.port, format!("S-{user}"));
-            tokio::spawn(async move {
-                let permit = opening.acquire_owned().await.expect("semaphore");
-                let opened = async {
-                    let mut stream = SseStream::open(port, &token).await?;
-                    let snapshot = stream.next().await?;
-                    let ids: Vec<&str> = snapshot.data["sessions"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
-                        .unwrap_or_default();
-                    if snapshot.name != "snapshot" || ids != [session.as_str()] {
-                        return Err(format!("unexpected first event {snapshot:?}"));
-                    }
-                    Ok(stream)
-                }
-                .await;
-                drop(permit);
-                let mut stream = match opened {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        let _ = done_tx.send((u, Err(e)));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(());
-                let event = tokio::time::timeout(Duration::from_secs(60), stream.next())
-                    .await
-                    .map_err(|_| "no event within 60 s".to_owned())
-                    .and_then(|e| e);
-                let _ = done_tx.send((u, event));
-                // Keep the connection until every stream has had its event.
-                let _ = tokio::time::timeout(Duration::from_secs(60), stream.next()).await;
-            });
-        }
-        drop(ready_tx);
-        for n in 0..streams {
-            tokio::select! {
-                ready = ready_rx.recv() => ready.expect("a stream task ended early"),
-                failed = done_rx.recv() => panic!("stream {n} failed before its snapshot: {failed:?}"),
-                () = tokio::time::sleep(Duration::from_secs(60)) => panic!("only {n}/{streams} snapshots within 60 s"),
-            }
-        }
+        let port = service.port;
+        let mut clients =
+            tokio::task::spawn_blocking(move || Fleet::open(port, SECRET, streams, Mode::Stream))
+                .await
+                .expect("opening the streams");
         let opened = opened_at.elapsed();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(SETTLE).await;
         let rss_after = rss_kib(service.pid());
 
-        let helds: Vec<String> = users
-            .iter()
-            .map(|user| clock.event(&format!("S-{user}"), r#""sessionHeld":{}"#))
+        let helds: Vec<String> = (0..streams)
+            .map(|u| clock.event(&fleet::session(u), r#""sessionHeld":{}"#))
             .collect();
-        let sent = Instant::now();
-        send_all(&producer, &calls, &helds).await;
-        let acked = sent.elapsed();
-        let mut arrivals = Vec::with_capacity(streams);
-        let mut wrong = 0;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while arrivals.len() + wrong < streams {
-            let Ok(Some((u, event))) =
-                tokio::time::timeout_at(deadline.into(), done_rx.recv()).await
-            else {
-                break;
-            };
-            let session = format!("S-{}", users[u]);
-            match event {
-                Ok(e)
-                    if e.name == "upsert"
-                        && e.data["id"] == session.as_str()
-                        && e.data["callState"] == "Hold" =>
-                {
-                    arrivals.push(e.at - sent);
-                }
-                other => {
-                    eprintln!("stream of {}: {other:?}", users[u]);
-                    wrong += 1;
-                }
-            }
+        clients.go();
+        let sent = send_all(&producer, &calls, &helds).await;
+        let first_send = sent.iter().copied().min().unwrap_or_default();
+        let acked = Duration::from_nanos(fleet::mono_ns() - first_send);
+        let (outcome, clients) = tokio::task::spawn_blocking(move || (clients.outcome(), clients))
+            .await
+            .expect("collecting the events");
+        drop(clients);
+        for problem in outcome.problems.iter().take(10) {
+            eprintln!("{problem}");
         }
-        let received = arrivals.len();
-        arrivals.sort();
+        let freshness: Vec<Duration> = outcome
+            .arrived
+            .iter()
+            .map(|(u, at)| Duration::from_nanos(at.saturating_sub(sent[*u])))
+            .collect();
+        let last = outcome
+            .arrived
+            .values()
+            .max()
+            .map_or(Duration::ZERO, |at| Duration::from_nanos(at - first_send));
         drop(service);
         Fanout {
+            streams,
             rss_before,
             rss_after,
             opened,
-            received,
-            wrong,
+            received: outcome.arrived.len(),
+            wrong: outcome.problems.len(),
             acked,
-            last: arrivals.last().copied().unwrap_or_default(),
-            median: arrivals.get(received / 2).copied().unwrap_or_default(),
+            last,
+            freshness: (!freshness.is_empty()).then(|| Percentiles::of(freshness)),
         }
     }
 }
@@ -543,15 +575,18 @@ async fn send(producer: &FutureProducer, topic: &str, line: &str) {
     send_all(producer, topic, &[line.to_owned()]).await;
 }
 
-/// Produces every line at once, keyed by session id, and waits for every delivery.
-async fn send_all(producer: &FutureProducer, topic: &str, lines: &[String]) {
+/// Produces every line at once, keyed by session id, and waits for every delivery;
+/// returns when each was sent (just before, on [`fleet::mono_ns`]'s clock).
+async fn send_all(producer: &FutureProducer, topic: &str, lines: &[String]) -> Vec<u64> {
     let mut pending = Vec::with_capacity(lines.len());
+    let mut sent = Vec::with_capacity(lines.len());
     for line in lines {
         let event = wire_event(line);
         let payload = event.encode_to_vec();
         let record = FutureRecord::to(topic)
             .key(event.session_id.as_bytes())
             .payload(&payload);
+        sent.push(fleet::mono_ns());
         pending.push(
             producer
                 .send_result(record)
@@ -566,6 +601,7 @@ async fn send_all(producer: &FutureProducer, topic: &str, lines: &[String]) {
             .map_err(|(e, _)| e)
             .expect("delivered");
     }
+    sent
 }
 
 /// A token with role `User` for `user`.
@@ -697,6 +733,19 @@ impl Percentiles {
     fn short(&self) -> String {
         format!("p50 {}, p99 {}", ms(self.p50), ms(self.p99))
     }
+}
+
+/// A comma-separated list of counts from the environment (`0` or empty: none), or `default`.
+fn env_counts(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name).map_or_else(
+        |_| default.to_vec(),
+        |v| {
+            v.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .filter(|&n| n > 0)
+                .collect()
+        },
+    )
 }
 
 /// A count from the environment, or `default`.

@@ -202,10 +202,15 @@ async fn next_frame(
     initial: &mut std::vec::IntoIter<Frame>,
     subscription: &mut Subscription,
 ) -> Option<Frame> {
-    match initial.next() {
-        Some(frame) => Some(frame),
-        None if subscription.lagged.load(Ordering::Acquire) => hub.resync(subscription),
-        None => subscription.receiver.recv().await,
+    if let Some(frame) = initial.next() {
+        return Some(frame);
+    }
+    // The initial frames' buffer is not kept for the rest of the stream's life.
+    *initial = Vec::new().into_iter();
+    if subscription.lagged.load(Ordering::Acquire) {
+        hub.resync(subscription)
+    } else {
+        subscription.receiver.recv().await
     }
 }
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use foldhash::fast::RandomState;
-use tokio::sync::mpsc;
 
+use super::queue::{self, Receiver, Sender, TrySendError};
 use crate::events::SessionId;
 use crate::projection::{FoldObserver, Projection, Session};
 
@@ -49,7 +49,7 @@ pub struct Frame {
 
 struct Subscriber {
     id: u64,
-    sender: mpsc::Sender<Frame>,
+    sender: Sender,
     /// Set when its queue overflowed: it must resync before anything else.
     lagged: Arc<AtomicBool>,
 }
@@ -109,7 +109,7 @@ pub struct Subscription {
     /// Sent before anything from the queue (a snapshot, or the changes missed).
     pub initial: Vec<Frame>,
     /// Later changes.
-    pub receiver: mpsc::Receiver<Frame>,
+    pub receiver: Receiver,
     /// Set when the subscriber must resync (see [`ChangeHub::resync`]).
     pub lagged: Arc<AtomicBool>,
     /// Whose stream.
@@ -192,7 +192,7 @@ impl ChangeHub {
                 })
             });
         let initial = resumed.unwrap_or_else(|| vec![ch.snapshot()]);
-        let (sender, receiver) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let (sender, receiver) = queue::queue(SUBSCRIBER_QUEUE);
         let lagged = Arc::new(AtomicBool::new(false));
         let id = self.next_subscriber.fetch_add(1, Ordering::SeqCst);
         ch.subscribers.push(Subscriber {
@@ -288,11 +288,11 @@ impl ChangeHub {
                 change: change.clone(),
             }) {
                 Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(TrySendError::Full) => {
                     s.lagged.store(true, Ordering::Release);
                     true
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(TrySendError::Closed) => false,
             }
         });
         if ch.subscribers.is_empty() && ch.idle_since.is_none() {

@@ -4,6 +4,7 @@
 
 pub mod feed;
 pub mod hub;
+pub mod queue;
 
 pub use feed::{ChangeFeed, FeedBarrier};
 pub use hub::{Change, ChangeHub, Frame, Subscription};
