@@ -157,6 +157,13 @@ fn main() -> ExitCode {
         );
     }
     if let Some(p99) = fresh_p99 {
+        kit::headline(kit::Headline {
+            figure: "live stream freshness, produce -> SSE event, one event at a time: p99",
+            sessiond: ms(p99),
+            peer: String::new(),
+            target: "< 50 ms",
+            met: Some(p99 < TARGET_P99),
+        });
         let _ = writeln!(
             summary,
             "    p99 {} (target < {} ms: {})",
@@ -201,6 +208,30 @@ fn main() -> ExitCode {
             fanout.acked.as_millis(),
             fanout.last.as_millis(),
         );
+        kit::headline(kit::Headline {
+            figure: &format!(
+                "{} concurrent streams of {} users on one instance: server memory per idle stream, streams served",
+                kit::thousands(streams as f64),
+                kit::thousands(streams as f64)
+            ),
+            sessiond: format!(
+                "{:.1} KiB; {}/{streams} got their change",
+                fanout.kib_per_stream(),
+                fanout.received
+            ),
+            peer: fanout
+                .freshness
+                .as_ref()
+                .map(|f| {
+                    format!(
+                        "freshness under the burst of {streams} events: {}",
+                        f.short()
+                    )
+                })
+                .unwrap_or_default(),
+            target: "<= 16 KiB, all served",
+            met: Some(fanout.kib_per_stream() <= TARGET_KIB && fanout.all_served()),
+        });
         if let Some(freshness) = &fanout.freshness {
             let _ = writeln!(
                 summary,

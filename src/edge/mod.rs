@@ -153,17 +153,35 @@ pub async fn serve(
                     crate::telemetry::connection_closed();
                     continue;
                 };
+                let accepted = tokio::time::Instant::now();
                 workers.next().spawn(async move {
                     let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                         crate::telemetry::connection_closed();
                         return;
                     };
                     match tls {
-                        None => conn::serve(stream, app, &settings, shutdown, abort).await,
-                        Some(tls) => {
-                            if let Some(stream) = conn::handshake(&tls, stream, &settings).await {
-                                conn::serve(stream, app, &settings, shutdown, abort).await;
+                        None => {
+                            if let Some(protocol) = conn::sniff(&stream, &settings).await {
+                                conn::serve(
+                                    stream, protocol, accepted, app, &settings, shutdown, abort,
+                                )
+                                .await;
                             }
+                        }
+                        // Boxed: a TLS connection's state is several times a cleartext
+                        // one's, and every connection task would otherwise be that size.
+                        Some(tls) => {
+                            Box::pin(async {
+                                if let Some(stream) = conn::handshake(&tls, stream, &settings).await
+                                {
+                                    let protocol = conn::negotiated(&stream);
+                                    conn::serve(
+                                        stream, protocol, accepted, app, &settings, shutdown, abort,
+                                    )
+                                    .await;
+                                }
+                            })
+                            .await;
                         }
                     }
                     crate::telemetry::connection_closed();
