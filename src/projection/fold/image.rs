@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{Book, BookKey, FIXED, Fold, FoldConfig, FoldStats, Phase, Position, Stamp};
+use super::{Book, FIXED, Fold, FoldConfig, FoldStats, Phase, Position, Stamp};
 use crate::events::{Event, SessionId};
 use crate::projection::{Projection, Session};
 use crate::time::EventTime;
@@ -104,8 +104,7 @@ impl Fold {
             HashMap::with_capacity_and_hasher(self.tombstone_order.len(), Default::default());
         ended_at.extend(self.tombstone_order.iter().map(|(at, id)| (&**id, *at)));
         let mut books = Vec::with_capacity(self.books.len());
-        for book in self.books.values() {
-            let id = &book.id;
+        for (id, book) in &self.books {
             let state = match &book.phase {
                 Phase::Active => SessionState::Active(
                     self.projection
@@ -127,7 +126,7 @@ impl Fold {
             books.push(BookImage {
                 id: Arc::clone(id),
                 state,
-                positions: book.positions.to_vec(),
+                positions: book.positions.clone(),
                 event_ids,
                 last_event_at: book.last_event_at,
                 idle_key: book.idle_key,
@@ -159,7 +158,7 @@ impl Fold {
         let (mut idle, mut orphans, mut tombstones) = (Vec::new(), Vec::new(), Vec::new());
         for b in image.books {
             let id = Arc::clone(&b.id);
-            if fold.books.contains_key(&*id) {
+            if fold.books.contains_key(&id) {
                 return Err(RestoreError::DuplicateSession(id.to_string()));
             }
             let mut event_ids = HashSet::with_capacity_and_hasher(b.event_ids.len(), FIXED);
@@ -195,11 +194,10 @@ impl Fold {
                 }
             };
             fold.books.insert(
-                BookKey::new(&id),
+                id,
                 Book {
-                    id,
                     phase,
-                    positions: b.positions.into(),
+                    positions: b.positions,
                     event_ids,
                     last_event_at: b.last_event_at,
                     idle_key: b.idle_key,

@@ -7,12 +7,9 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use foldhash::fast::FixedState;
-use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
-
-use smallvec::SmallVec;
 
 mod image;
 
@@ -119,41 +116,12 @@ impl FoldStats {
     }
 }
 
-/// A session id as the key of the fold's books: its text kept in the map's own memory (up
-/// to 40 bytes inline), so finding a book compares bytes the probe has already loaded
-/// instead of following a pointer to text that is rarely in cache. Hashes as its text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BookKey(ShortText);
-
-impl BookKey {
-    fn new(id: &str) -> Self {
-        Self(ShortText::new(id))
-    }
-}
-
-impl Hash for BookKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.as_str().hash(state);
-    }
-}
-
-impl Borrow<str> for BookKey {
-    fn borrow(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
 /// The fold's bookkeeping for one session, private to the writer.
 #[derive(Debug)]
 struct Book {
-    /// The session's id: this `Arc` is the one the fold files the session under in its
-    /// orders and gives observers.
-    id: SessionId,
     phase: Phase,
     /// The highest offset applied per stream: a record at or below it is a redelivery.
-    /// Kept inline (a session hears from two streams, calls and members): the fold reads
-    /// it for every event, and a separate allocation would cost a cache miss each time.
-    positions: SmallVec<[Position; 2]>,
+    positions: Vec<Position>,
     /// Hashes of the event ids applied (fixed-seed, so the same on every run): a 64-bit
     /// hash keeps this memory small; two distinct ids of one session colliding is a
     /// 2^-64 event per pair.
@@ -181,11 +149,10 @@ enum Phase {
 }
 
 impl Book {
-    fn new(id: SessionId, at: EventTime, phase: Phase) -> Self {
+    fn new(at: EventTime, phase: Phase) -> Self {
         Self {
-            id,
             phase,
-            positions: SmallVec::new(),
+            positions: Vec::new(),
             event_ids: HashSet::with_hasher(FIXED),
             last_event_at: at,
             idle_key: at,
@@ -217,7 +184,7 @@ impl Book {
 pub struct Fold {
     config: FoldConfig,
     projection: Arc<Projection>,
-    books: HashMap<BookKey, Book, foldhash::fast::RandomState>,
+    books: HashMap<SessionId, Book, foldhash::fast::RandomState>,
     watermark: Option<EventTime>,
     /// The watermark at which expiry next runs.
     next_expiry: EventTime,
@@ -358,18 +325,16 @@ impl Fold {
         meta: &mut Option<StepMeta>,
     ) -> StepResult {
         let id = Arc::clone(&event.session_id);
-        let book = match self.books.entry(BookKey::new(&id)) {
+        let book = match self.books.entry(Arc::clone(&id)) {
             Entry::Occupied(entry) => {
-                let book = entry.into_mut();
                 // Observers hear the book's own id, the same `Arc` every time, so one that
                 // keys a map by it compares pointers, not strings.
                 if let Some(meta) = meta.as_mut() {
-                    meta.session_id = Arc::clone(&book.id);
+                    meta.session_id = Arc::clone(entry.key());
                 }
-                book
+                entry.into_mut()
             }
             Entry::Vacant(entry) => entry.insert(Book::new(
-                Arc::clone(&id),
                 event.occurred_at,
                 Phase::Pending {
                     since: event.occurred_at,
@@ -437,7 +402,7 @@ impl Fold {
             return;
         };
         self.stats.applied_by_kind[EventKind::STARTED_INDEX] += 1;
-        if let (Some(actor), Some(book)) = (&actor_id, self.books.get_mut(&*session_id)) {
+        if let (Some(actor), Some(book)) = (&actor_id, self.books.get_mut(&session_id)) {
             let event_hash = event_id.as_ref().map_or(0, |e| FIXED.hash_one(e));
             book.modified_by_stamp = Some((occurred_at, event_hash, FIXED.hash_one(actor)));
         }
@@ -457,7 +422,7 @@ impl Fold {
 
     /// Tells the observers the session's current state and who can see it.
     fn announce(&mut self, id: &SessionId, lost: &[String]) {
-        let (Some(session), Some(book)) = (self.projection.get(id), self.books.get(&**id)) else {
+        let (Some(session), Some(book)) = (self.projection.get(id), self.books.get(id)) else {
             return;
         };
         self.observers.upserted(&session, &book.owners, lost);
@@ -484,7 +449,7 @@ impl Fold {
             self.stats.applied_by_kind[kind_index] += 1;
             return StepResult::Ended;
         }
-        let Some(book) = self.books.get_mut(&**id) else {
+        let Some(book) = self.books.get_mut(id) else {
             // An active session always has its book; treat a miss like a late event.
             return StepResult::Skipped(SkipReason::Late);
         };
@@ -536,19 +501,19 @@ impl Fold {
     /// Brings the per-user index in line with the session's current owners; returns the
     /// users who can no longer see it.
     fn reindex(&mut self, id: &SessionId) -> Vec<String> {
-        let Some(book) = self.books.get_mut(&**id) else {
+        let Some(book) = self.books.get_mut(id) else {
             return Vec::new();
         };
         let session = self.projection.get(id);
-        // Most member events leave the owners as they were: checked without building the
-        // new list (the fold does this for every member that joins or leaves).
-        if session
-            .as_deref()
-            .map_or(book.owners.is_empty(), |s| s.has_owners(&book.owners))
+        let current = session.as_deref().map(Session::owners).unwrap_or_default();
+        // Most member events leave the owners as they were (both lists are sorted).
+        if current
+            .iter()
+            .copied()
+            .eq(book.owners.iter().map(String::as_str))
         {
             return Vec::new();
         }
-        let current = session.as_deref().map(Session::owners).unwrap_or_default();
         let owners: Vec<String> = current.into_iter().map(str::to_owned).collect();
         for user in owners.iter().filter(|u| !book.owners.contains(u)) {
             self.projection.index_add(user, id);
@@ -565,7 +530,7 @@ impl Fold {
 
     /// Takes a session out of the projection and leaves a tombstone.
     fn end(&mut self, id: &SessionId, at: EventTime) {
-        let Some(book) = self.books.get_mut(&**id) else {
+        let Some(book) = self.books.get_mut(id) else {
             return;
         };
         // The index goes first so that no reader finds an id whose session is gone
@@ -576,7 +541,7 @@ impl Fold {
         }
         self.idle_order.remove(&(book.idle_key, Arc::clone(id)));
         book.phase = Phase::Ended;
-        book.positions = SmallVec::new();
+        book.positions = Vec::new();
         book.event_ids = HashSet::with_hasher(FIXED);
         book.modified_by_stamp = None;
         self.tombstone_order.insert((at, Arc::clone(id)));
@@ -615,7 +580,7 @@ impl Fold {
             self.idle_order.remove(&(at, Arc::clone(&id)));
             // Filed under an older time: the session has had events since. Refile it under
             // its latest; the loop evicts it if that too is past the cutoff.
-            if let Some(book) = self.books.get_mut(&*id)
+            if let Some(book) = self.books.get_mut(&id)
                 && book.last_event_at > at
             {
                 book.idle_key = book.last_event_at;
@@ -632,7 +597,7 @@ impl Fold {
             if let Some(Book {
                 phase: Phase::Pending { events, .. },
                 ..
-            }) = self.books.remove(&*id)
+            }) = self.books.remove(&id)
             {
                 self.stats.orphaned_sessions += 1;
                 self.stats.orphaned_events += events.len() as u64;
@@ -648,7 +613,7 @@ impl Fold {
         let tombstone_cutoff = before(self.config.tombstone_retention);
         while let Some((at, id)) = first_before(&self.tombstone_order, tombstone_cutoff) {
             self.tombstone_order.remove(&(at, Arc::clone(&id)));
-            self.books.remove(&*id);
+            self.books.remove(&id);
             self.stats.tombstones_expired += 1;
         }
     }
