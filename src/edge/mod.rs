@@ -161,7 +161,13 @@ pub async fn serve(
                     };
                     match tls {
                         None => {
-                            if let Some(protocol) = conn::sniff(&stream, &settings).await {
+                            let protocol = tokio::select! {
+                                protocol = conn::sniff(&stream, &settings) => protocol,
+                                // Shutting down: a connection yet to send anything is
+                                // closed rather than waited for.
+                                () = shutdown.cancelled() => None,
+                            };
+                            if let Some(protocol) = protocol {
                                 conn::serve(
                                     stream, protocol, accepted, app, &settings, shutdown, abort,
                                 )
