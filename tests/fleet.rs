@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,48 +32,16 @@ const USERS: [&str; 6] = [
     "U-blueharbor-3",
 ];
 
-/// nginx's binary: on `PATH`, or Debian's.
-fn nginx() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("nginx"))
-            .find(|p| p.is_file())
-    });
-    let nginx = found.unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"));
-    assert!(
-        nginx.is_file(),
-        "nginx is not installed: run scripts/setup-test-deps (Debian package nginx)"
-    );
-    nginx
-}
-
 /// Starts nginx in the foreground, one process, balancing `upstreams` on `port`: reads go
 /// to the next replica on a refused connection, a timeout, 502 or 503 (a replica loading);
 /// streams are not buffered.
 fn start_nginx(work: &Path, port: u16, upstreams: &[u16]) -> KillOnDrop {
-    let dir = work.join("nginx");
-    for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
     let servers: String = upstreams
         .iter()
         .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;\n"))
         .collect();
-    let d = dir.display();
-    let config = format!(
-        r#"daemon off;
-master_process off;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    upstream sessiond {{
+    let http = format!(
+        r#"    upstream sessiond {{
 {servers}        keepalive 16;
     }}
     server {{
@@ -91,17 +59,9 @@ http {{
             proxy_buffering off;
             proxy_read_timeout 1h;
         }}
-    }}
-}}
-"#
+    }}"#
     );
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, config).unwrap();
-    let child = Command::new(nginx())
-        .args(["-p", &d.to_string(), "-c", &conf.display().to_string()])
-        .args(["-e", &format!("{d}/logs/early.log")])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("logs/stderr.log")).unwrap())
+    let child = common::nginx::configure(work, "master_process off;", &http)
         .spawn()
         .expect("start nginx");
     let guard = KillOnDrop(child);

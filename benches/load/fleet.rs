@@ -18,7 +18,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -343,33 +343,16 @@ async fn keep_alive(port: u16, token: &str) -> Result<TcpStream, String> {
         )
         .await
         .map_err(|e| format!("request: {e}"))?;
-    let mut length = 0;
-    let mut status = String::new();
-    reader
-        .read_line(&mut status)
-        .await
-        .map_err(|e| e.to_string())?;
-    if status.split(' ').nth(1) != Some("200") {
-        return Err(format!("status line {status:?}"));
+    let (status, headers) = common::sse::read_head(&mut reader).await?;
+    if status != 200 {
+        return Err(format!("status {status}"));
     }
-    loop {
-        let mut header = String::new();
-        if reader
-            .read_line(&mut header)
-            .await
-            .map_err(|e| e.to_string())?
-            == 0
-        {
-            return Err("closed in the headers".into());
-        }
-        if header == "\r\n" {
-            break;
-        }
-        let lower = header.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().map_err(|_| format!("{header:?}"))?;
-        }
-    }
+    let length = headers
+        .iter()
+        .find_map(|h| h.strip_prefix("content-length:"))
+        .map_or(Ok(0), |v| {
+            v.trim().parse().map_err(|_| format!("length {v:?}"))
+        })?;
     let mut body = vec![0; length];
     reader
         .read_exact(&mut body)

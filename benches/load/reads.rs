@@ -29,7 +29,7 @@ mod kit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::broker::free_port;
@@ -212,25 +212,8 @@ fn tool(name: &str) -> PathBuf {
 
 /// Debian's nginx serving `root` on `port`, as many workers as cores.
 fn start_nginx(work: &Path, root: &Path, port: u16) -> Terminated {
-    let dir = work.join("nginx");
-    for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"] {
-        std::fs::create_dir_all(dir.join(sub)).expect("nginx dirs");
-    }
-    let (d, r) = (dir.display(), root.display());
-    let config = format!(
-        r#"daemon off;
-worker_processes auto;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    sendfile on;
+    let http = format!(
+        r#"    sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
     open_file_cache max=16 inactive=60s;
@@ -240,24 +223,11 @@ http {{
     default_type "application/json; charset=utf-8";
     server {{
         listen 127.0.0.1:{port};
-        root {r};
-    }}
-}}
-"#
+        root {};
+    }}"#,
+        root.display()
     );
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, config).expect("nginx.conf");
-    let nginx = PathBuf::from("/usr/sbin/nginx");
-    let nginx = if nginx.is_file() {
-        nginx
-    } else {
-        tool("nginx")
-    };
-    let child = Command::new(nginx)
-        .args(["-p", &d.to_string(), "-c", &conf.display().to_string()])
-        .args(["-e", &format!("{d}/logs/early.log")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = common::nginx::configure(work, "worker_processes auto;", &http)
         .spawn()
         .expect("start nginx");
     let guard = Terminated(child);

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod nginx;
 pub mod sse;
 
 use std::sync::Arc;

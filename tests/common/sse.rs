@@ -4,8 +4,41 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+/// Reads an HTTP/1.1 response head: its status, and its header lines in lower case
+/// (without their line ends).
+pub async fn read_head<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Result<(u16, Vec<String>), String> {
+    let mut status_line = String::new();
+    reader
+        .read_line(&mut status_line)
+        .await
+        .map_err(|e| format!("status line: {e}"))?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("status line {status_line:?}"))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader
+            .read_line(&mut header)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Err("connection closed in the headers".into());
+        }
+        if header == "\r\n" {
+            return Ok((status, headers));
+        }
+        headers.push(header.trim_end().to_ascii_lowercase());
+    }
+}
 
 /// An SSE event as read off the wire, with when its last byte arrived.
 #[derive(Debug)]
@@ -49,33 +82,10 @@ impl SseStream {
             .await
             .map_err(|e| format!("request: {e}"))?;
         let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader
-            .read_line(&mut status_line)
-            .await
-            .map_err(|e| format!("status line: {e}"))?;
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("status line {status_line:?}"))?;
-        let mut chunked = false;
-        loop {
-            let mut header = String::new();
-            if reader
-                .read_line(&mut header)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("connection closed in the headers".into());
-            }
-            if header == "\r\n" {
-                break;
-            }
-            let header = header.to_ascii_lowercase();
-            chunked |= header.starts_with("transfer-encoding:") && header.contains("chunked");
-        }
+        let (status, headers) = read_head(&mut reader).await?;
+        let chunked = headers
+            .iter()
+            .any(|h| h.starts_with("transfer-encoding:") && h.contains("chunked"));
         let stream = (status == 200).then(|| Self {
             reader,
             chunked,
