@@ -713,3 +713,33 @@ async fn eight_streams_share_one_http2_cleartext_connection() {
     }
     assert_eq!(open.len(), 8, "every tab is live on one connection");
 }
+
+/// A client whose HTTP/2 preface arrives in two pieces is still served HTTP/2 (the edge
+/// tells a connection's protocol from its first bytes, and leaves a partial preface to
+/// hyper-util's detection).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_preface_in_two_pieces_is_still_http2() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (_server, port) = start(&[]);
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    tcp.write_all(&preface[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tcp.write_all(&preface[10..]).await.unwrap();
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut head))
+        .await
+        .expect("an answer")
+        .expect("nine bytes");
+    assert_eq!(
+        head[3],
+        4,
+        "the server's first frame is its SETTINGS, not an HTTP/1.1 answer: {:?}",
+        String::from_utf8_lossy(&head)
+    );
+}
