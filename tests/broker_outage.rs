@@ -48,18 +48,7 @@ fn expected_responses() -> Vec<(String, serde_json::Value)> {
     let projection = Arc::new(Projection::new());
     let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
     event_log::load(DEMO.as_bytes(), "expected", &mut fold).unwrap();
-    let mut users: Vec<String> = projection
-        .all()
-        .iter()
-        .flat_map(|s| {
-            s.owners()
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    users.sort();
-    users.dedup();
+    let users = common::owners(&projection);
     users
         .into_iter()
         .map(|user| {

@@ -312,19 +312,7 @@ fn subscribing_while_the_fold_runs_misses_nothing_and_repeats_nothing() {
                 },
             );
         }
-        let mut owners: Vec<String> = probe
-            .all()
-            .iter()
-            .flat_map(|s| {
-                s.owners()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        owners.sort();
-        owners.dedup();
-        owners
+        common::owners(&probe)
     };
     assert!(users.len() >= 3, "{users:?}");
     let done = Arc::new(AtomicBool::new(false));

@@ -5,7 +5,8 @@
 //! keep the sessions they read (as a live stream's view does), so both ways a session
 //! changes are exercised: in place, and copied because a reader holds the old version.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -63,16 +64,7 @@ fn uncached(format: Format, operation: &str, sessions: &[Arc<Session>]) -> Vec<u
 
 /// Every user's response, cached against uncached, in every format; returns what was read.
 fn check_all(projection: &Projection) -> Vec<Arc<Session>> {
-    let users: BTreeSet<String> = projection
-        .all()
-        .iter()
-        .flat_map(|s| {
-            s.owners()
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let users = common::owners(projection);
     let mut read = Vec::new();
     for user in &users {
         let sessions = projection.sessions_for_user(user);

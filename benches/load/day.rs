@@ -38,7 +38,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kit::target_dir;
 use prost::Message as _;
 use sessiond::events::validate::validate;
 use sessiond::events::wire;
@@ -267,10 +266,7 @@ fn main() {
         target: "",
         met: None,
     });
-    println!();
-    print!("{summary}");
-    let file = target_dir().join("day-bench.txt");
-    std::fs::write(&file, &summary).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+    kit::publish_summary("day", &summary);
 }
 
 /// One simulated hour's figures.

@@ -121,3 +121,33 @@ pub fn thousands(n: f64) -> String {
     }
     if n < 0.0 { format!("-{out}") } else { out }
 }
+
+/// Prints a bench's summary after a blank line and keeps it in
+/// `$CARGO_TARGET_DIR/<name>-bench.txt`, where scripts/bench reads it.
+pub fn publish_summary(name: &str, summary: &str) {
+    println!();
+    print!("{summary}");
+    let file = target_dir().join(format!("{name}-bench.txt"));
+    std::fs::write(&file, summary).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+}
+
+/// Every partition of `topics` (`partitions` each) at offset 0: where a snapshot of empty
+/// topics stands.
+pub fn streams_from_start(
+    topics: &[String],
+    partitions: i32,
+) -> Vec<sessiond::position::StreamPosition> {
+    use sessiond::position::{StreamName, StreamPosition};
+    topics
+        .iter()
+        .flat_map(|topic| {
+            (0..partitions).map(move |partition| StreamPosition {
+                name: StreamName {
+                    topic: topic.clone(),
+                    partition,
+                },
+                next_offset: 0,
+            })
+        })
+        .collect()
+}

@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use sessiond::events::Event;
 use sessiond::events::validate::validate;
 use sessiond::events::wire::{self, session_event::Body};
-use sessiond::position::{StreamName, StreamPosition};
 use sessiond::projection::{Fold, FoldConfig, Position, Projection};
 use sessiond::simulate::{SimConfig, SimTopic, Simulator};
 use sessiond::snapshot::Checkpoint;
@@ -70,18 +69,7 @@ fn main() {
     let (calls, members) = broker::unique_topics("memory");
     runtime.block_on(broker.create_topics(&[&calls, &members], PARTITIONS));
     let topics = [calls, members];
-    let streams: Vec<StreamPosition> = topics
-        .iter()
-        .flat_map(|topic| {
-            (0..PARTITIONS).map(move |partition| StreamPosition {
-                name: StreamName {
-                    topic: topic.clone(),
-                    partition,
-                },
-                next_offset: 0,
-            })
-        })
-        .collect();
+    let streams = kit::streams_from_start(&topics, PARTITIONS);
     let token = common::token_with_roles(SECRET, "bench-admin", &["SystemAdministrator"]);
     let work = tempfile::tempdir().expect("work dir");
     let measure = |name: &str, fold: Option<&Fold>| -> Point {
@@ -185,14 +173,7 @@ fn main() {
             (p.rss_kib as f64 * 1024.0 - base) / p.active as f64,
         ));
     }
-    println!();
-    print!("{summary}");
-    let target_dir = binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the binary is in <target>/release");
-    let file = target_dir.join("memory-bench.txt");
-    std::fs::write(&file, &summary).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+    kit::publish_summary("memory", &summary);
 }
 
 /// A fold fed by the simulator, grown in steps.

@@ -168,9 +168,7 @@ fn main() {
         target: "p99 <= 1 ms",
         met: Some(sessiond_fixed.p99_ms <= 1.0),
     });
-    print!("{out}");
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let _ = std::fs::write(Path::new(&target).join("reads-bench.txt"), &out);
+    kit::publish_summary("reads", &out);
 }
 
 /// The user with the most active sessions at the end of the demo's event log.

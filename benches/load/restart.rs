@@ -33,8 +33,6 @@ use std::time::{Duration, Instant};
 
 use sessiond::events::Event;
 use sessiond::events::validate::validate;
-use sessiond::position::StreamName;
-use sessiond::position::StreamPosition;
 use sessiond::projection::{Fold, FoldConfig, Position, Projection};
 use sessiond::simulate::{SimConfig, SimTopic, Simulator};
 use sessiond::snapshot::Checkpoint;
@@ -88,18 +86,7 @@ fn main() {
     );
 
     // 2. Image (the fold is held), encode, durable write.
-    let streams: Vec<StreamPosition> = topics
-        .iter()
-        .flat_map(|topic| {
-            (0..PARTITIONS).map(move |partition| StreamPosition {
-                name: StreamName {
-                    topic: topic.clone(),
-                    partition,
-                },
-                next_offset: 0,
-            })
-        })
-        .collect();
+    let streams = kit::streams_from_start(&topics, PARTITIONS);
     let snapshot_dir = tempfile::tempdir().expect("snapshot dir");
     let mut store = SnapshotStore::open(snapshot_dir.path()).expect("store");
     let (mut image_t, mut encode_t, mut write_t) = (Vec::new(), Vec::new(), Vec::new());
@@ -241,15 +228,7 @@ fn main() {
         target: "< 2 s",
         met: Some(median(&ready) < TARGET),
     });
-    println!();
-    print!("{summary}");
-    // $CARGO_TARGET_DIR/release/sessiond: the file goes to $CARGO_TARGET_DIR.
-    let target_dir = binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the binary is in <target>/release");
-    let file = target_dir.join("restart-bench.txt");
-    std::fs::write(&file, &summary).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+    kit::publish_summary("restart", &summary);
 }
 
 /// Folds simulated traffic until `active` sessions are active at once; returns the fold,

@@ -348,14 +348,7 @@ fn main() {
         target: "<= 3 s",
         met: Some(restored_ready <= TARGET),
     });
-    println!();
-    print!("{summary}");
-    let target_dir = binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the binary is in <target>/release");
-    let file = target_dir.join("stateless-bench.txt");
-    std::fs::write(&file, &summary).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+    kit::publish_summary("stateless", &summary);
 }
 
 /// What the topics hold.

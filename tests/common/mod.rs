@@ -19,6 +19,21 @@ pub fn event(line: &str) -> Event {
     }
 }
 
+/// Every user who sees a session of `projection`, sorted, without repeats.
+pub fn owners(projection: &Projection) -> Vec<String> {
+    let owners: std::collections::BTreeSet<String> = projection
+        .all()
+        .iter()
+        .flat_map(|s| {
+            s.owners()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    owners.into_iter().collect()
+}
+
 /// A fold over a fresh projection.
 pub fn fold() -> Fold {
     Fold::new(FoldConfig::default(), Arc::new(Projection::new()))
