@@ -743,3 +743,33 @@ async fn an_http2_preface_in_two_pieces_is_still_http2() {
         String::from_utf8_lossy(&head)
     );
 }
+
+/// `--http-threads N` serves connections on N threads of their own, and every one of them
+/// answers: connections are handed to each in turn.
+#[test]
+fn http_threads_serve_connections_each_on_a_thread_of_their_own() {
+    let (server, port) = start(&["--http-threads", "3"]);
+    let pid = server.0.id();
+    let threads = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| name.starts_with("sessiond-http-"))
+            .collect()
+    };
+    let mut names = threads();
+    names.sort();
+    assert_eq!(
+        names,
+        ["sessiond-http-0", "sessiond-http-1", "sessiond-http-2"],
+        "one thread per --http-threads"
+    );
+    let alice = token(ALICE);
+    for _ in 0..6 {
+        let (status, body) = http_get(port, "/sessions/active", Some(&alice));
+        assert_eq!(status, 200, "{body}");
+    }
+    let (ok, _, stderr) = common::run_sessiond(&["serve", "--http-threads", "0"]);
+    assert!(!ok && stderr.contains("--http-threads"), "{stderr}");
+}
