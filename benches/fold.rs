@@ -1,7 +1,7 @@
 //! The fold alone, from memory: simulated events (already validated) applied to a fresh
 //! fold, in records per second (target: at least 1,000,000/s). A second figure includes
-//! decoding each record from protobuf bytes, as the Kafka source does, and a third the
-//! observers `serve` adds (history and the live-stream hub).
+//! decoding each record from protobuf bytes, as the Kafka source does, and a third what
+//! `serve` adds (each session's history, and the live-stream hub observing).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use prost::Message as _;
 use sessiond::events::Event;
 use sessiond::events::decode::{Decoded, decode_record};
 use sessiond::events::validate::validate;
-use sessiond::history::History;
 use sessiond::live::ChangeHub;
 use sessiond::projection::{Fold, FoldConfig, Position, Projection};
 use sessiond::server::DEFAULT_HISTORY_DEPTH;
@@ -80,23 +79,22 @@ fn fold_throughput(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
-    // As `serve` runs it: recording each session's history (default depth) and feeding
-    // the live-stream hub (nobody subscribed, the usual case for most users).
+    // As `serve` runs it: keeping each session's history (default depth) and feeding the
+    // live-stream hub (nobody subscribed, the usual case for most users).
     group.bench_function("apply_as_served", |b| {
         b.iter_batched(
             || {
                 let projection = Arc::new(Projection::new());
                 let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
-                let history = Arc::new(History::new(DEFAULT_HISTORY_DEPTH));
-                fold.observe(history.recorder());
+                fold.keep_history(DEFAULT_HISTORY_DEPTH);
                 fold.observe(Arc::new(ChangeHub::new(projection)).observer());
-                (fold, history, events.clone())
+                (fold, events.clone())
             },
-            |(mut fold, history, events)| {
+            |(mut fold, events)| {
                 for (position, event) in events {
                     black_box(fold.apply(event, position));
                 }
-                (fold, history)
+                fold
             },
             BatchSize::LargeInput,
         );

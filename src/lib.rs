@@ -35,7 +35,6 @@ pub mod time;
 pub mod position;
 pub mod events;
 pub mod projection;
-pub mod history;
 pub mod record;
 pub mod contract;
 pub mod digest;

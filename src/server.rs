@@ -15,7 +15,6 @@ use crate::api::auth::Authenticator;
 use crate::api::limits::{LimitsConfig, UserLimits};
 use crate::api::{self, AppState, Readiness};
 use crate::edge::{self, EdgeConfig};
-use crate::history::History;
 use crate::ingest::driver::{self, Driver};
 use crate::ingest::event_log::EventLogSource;
 use crate::ingest::kafka::consumer::{self, IngestConfig, IngestError, KafkaIngest};
@@ -174,7 +173,6 @@ pub async fn serve_with(
     ));
 
     // What reads the state.
-    let history = Arc::new(History::new(config.history_depth));
     let hub = Arc::new(ChangeHub::new(Arc::clone(&projection)));
     let limits = Arc::new(UserLimits::new(config.limits));
     tokio::spawn(sweep_streams(
@@ -190,7 +188,7 @@ pub async fn serve_with(
         auth: Arc::new(config.auth),
         readiness: Arc::clone(&readiness),
         status: Arc::clone(&status),
-        history: Arc::clone(&history),
+        history_depth: config.history_depth,
         hub: Arc::clone(&hub),
         limits,
         shutdown: shutdown.clone(),
@@ -228,7 +226,7 @@ pub async fn serve_with(
             None,
         ),
     };
-    fold.observe(history.recorder());
+    fold.keep_history(config.history_depth);
     fold.observe(hub.observer());
 
     // The source.

@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::http::Request;
 use sessiond::api::auth::{AuthSettings, Authenticator};
 use sessiond::api::{AppState, Readiness, router};
-use sessiond::history::History;
 use sessiond::ingest::event_log;
 use sessiond::live::ChangeHub;
 use sessiond::position::{StreamName, StreamPosition};
@@ -22,9 +21,8 @@ const SECRET: &str = "admin-secret";
 
 fn app() -> (axum::Router, Arc<Projection>) {
     let projection = Arc::new(Projection::new());
-    let history = Arc::new(History::new(4));
     let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
-    fold.observe(history.recorder());
+    fold.keep_history(4);
     let report = event_log::load(DEMO.as_bytes(), "demo.jsonl", &mut fold).unwrap();
     let status = Arc::new(Status::new());
     let name = StreamName {
@@ -52,7 +50,7 @@ fn app() -> (axum::Router, Arc<Projection>) {
         ),
         readiness,
         status,
-        history,
+        history_depth: 4,
         hub: Arc::new(ChangeHub::new(Arc::clone(&projection))),
         limits: Arc::default(),
         shutdown: Default::default(),

@@ -315,3 +315,55 @@ fn results_are_ordered_by_date_created_then_id() {
         .collect();
     assert_eq!(ids, ["S-c", "S-a", "S-b"]);
 }
+
+#[test]
+fn history_keeps_what_started_and_changed_a_session_in_the_order_it_applied() {
+    let mut f = Feeder::new(fold());
+    f.fold.keep_history(3);
+    // Waits for the start (position 1), then applies right after it.
+    f.feed(&line(
+        "m1",
+        "S-1",
+        T0,
+        r#""memberJoined":{"identity":"m1","endpointId":"U-2"}"#,
+    ));
+    f.feed(&started("e1", "S-1", "2026-11-24T09:00:01Z", "U-1"));
+    let history = f.projection().history("S-1").expect("active");
+    let seen: Vec<_> = history
+        .iter()
+        .map(|e| (e.kind, e.position.offset, e.event_id.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("SessionStarted", 2, Some("e1")),
+            ("MemberJoined", 1, Some("m1"))
+        ]
+    );
+    assert_eq!(history[0].actor_id.as_deref(), Some("U-1"));
+
+    // A duplicate changes nothing and is not kept; the oldest entry gives way at depth 3.
+    f.feed(&line("e2", "S-1", T0, r#""logAppended":{"message":"a"}"#));
+    f.feed(&line("e2", "S-1", T0, r#""logAppended":{"message":"a"}"#));
+    f.feed(&line("e3", "S-1", T0, r#""logAppended":{"message":"b"}"#));
+    let ids: Vec<_> = f
+        .projection()
+        .history("S-1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id.unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["m1", "e2", "e3"]);
+
+    // Ending the session forgets its history; a fold that keeps none records nothing.
+    f.feed(&line(
+        "e4",
+        "S-1",
+        "2026-11-24T09:01:00Z",
+        r#""sessionEnded":{"outcome":"done"}"#,
+    ));
+    assert!(f.projection().history("S-1").is_none());
+    let mut quiet = Feeder::new(fold());
+    quiet.feed(&started("e1", "S-2", T0, "U-1"));
+    assert_eq!(quiet.projection().history("S-2"), Some(Vec::new()));
+}

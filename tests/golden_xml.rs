@@ -235,7 +235,7 @@ async fn a_session_folded_from_an_event_log_is_served_as_the_page_shows() {
         ),
         readiness,
         status: Arc::default(),
-        history: Arc::new(sessiond::history::History::new(0)),
+        history_depth: 0,
         hub: Arc::new(sessiond::live::ChangeHub::new(Arc::new(Projection::new()))),
         limits: Arc::default(),
         shutdown: Default::default(),

@@ -14,8 +14,7 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::limits;
-use crate::history::HistoryEntry;
-use crate::projection::{Position, StepResult};
+use crate::projection::{HistoryEntry, Position, StepResult};
 use crate::status::Status;
 
 /// The role `/admin/state` requires.
@@ -239,12 +238,12 @@ pub(super) async fn history(
     if let Err(e) = limits::authorize(&state, &headers, &HISTORY_ROLES).await {
         return e.into_response();
     }
-    let Some(entries) = state.history.of(&id) else {
+    let Some(entries) = state.projection.history(&id) else {
         return ApiError::SessionNotFound.into_response();
     };
     Json(SessionHistory {
         id,
-        depth: state.history.depth(),
+        depth: state.history_depth,
         events: entries
             .into_iter()
             .map(|e| history_json(&state.status, e))

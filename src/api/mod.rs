@@ -26,7 +26,6 @@ use self::error::ApiError;
 use self::limits::UserLimits;
 use self::negotiate::{Format, RouteFormat, negotiate_request, respond, wants_jsonp};
 use crate::contract::assemble::render_sessions;
-use crate::history::History;
 use crate::live::ChangeHub;
 use crate::projection::Projection;
 use crate::status::Status;
@@ -46,8 +45,9 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// Positions and counters, for `/admin/state`.
     pub status: Arc<Status>,
-    /// Recent events per session, for `/sessions/{id}/history`.
-    pub history: Arc<History>,
+    /// Applied events the fold keeps per active session, which `/sessions/{id}/history`
+    /// reports beside them.
+    pub history_depth: usize,
     /// Per-user change streams, for `/sessions/active/stream`.
     pub hub: Arc<ChangeHub>,
     /// Per-user request rate and live-stream caps.

@@ -1,7 +1,8 @@
-//! The projection: active sessions by id and a per-user index, read concurrently by the
-//! API while one fold writes them.
+//! The projection: active sessions by id (each with its last applied events) and a
+//! per-user index, read concurrently by the API while one fold writes them.
 
 pub mod fold;
+pub mod history;
 pub mod observe;
 pub mod session;
 
@@ -16,6 +17,8 @@ pub use fold::{
     BookImage, Fold, FoldConfig, FoldImage, FoldStats, ImageError, Outcome, Position, RestoreError,
     SessionState, SkipReason,
 };
+pub use history::HistoryEntry;
+use history::Ring;
 pub use observe::{FoldObserver, ShortText, Step, StepResult};
 pub use session::{FIELD_NAMES, Fields, LogEntry, Member, Rendering, Renderings, Session};
 
@@ -25,8 +28,26 @@ pub use session::{FIELD_NAMES, Fields, LogEntry, Member, Rendering, Renderings, 
 /// while it works, so it always sees one consistent version of a session.
 #[derive(Debug, Default)]
 pub struct Projection {
-    sessions: DashMap<SessionId, Arc<Session>, RandomState>,
+    sessions: DashMap<SessionId, Active, RandomState>,
     by_user: DashMap<Box<str>, Vec<Indexed>, RandomState>,
+}
+
+/// One active session as the projection holds it: its current version, and the last
+/// events the fold applied to it (kept here so that recording one costs no second map
+/// access, and ending the session forgets them).
+#[derive(Debug)]
+struct Active {
+    session: Arc<Session>,
+    history: Ring,
+}
+
+impl Active {
+    fn new(session: Arc<Session>) -> Self {
+        Self {
+            session,
+            history: Ring::default(),
+        }
+    }
 }
 
 /// One session in a user's index, with its id's hash: the fold looks a session up in the
@@ -71,7 +92,13 @@ impl Projection {
 
     /// One active session by id.
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions.get(id).map(|s| Arc::clone(s.value()))
+        self.sessions.get(id).map(|s| Arc::clone(&s.session))
+    }
+
+    /// The last events applied to an active session, oldest first (none unless the fold
+    /// keeps history); `None` if the session is not active.
+    pub fn history(&self, id: &str) -> Option<Vec<HistoryEntry>> {
+        self.sessions.get(id).map(|s| s.history.entries())
     }
 
     /// Every active session, ordered by id.
@@ -79,7 +106,7 @@ impl Projection {
         let mut all: Vec<Arc<Session>> = self
             .sessions
             .iter()
-            .map(|s| Arc::clone(s.value()))
+            .map(|s| Arc::clone(&s.session))
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
@@ -88,7 +115,7 @@ impl Projection {
     /// Every active session, in no particular order (cheaper than [`all`](Self::all)).
     pub fn all_unordered(&self) -> Vec<Arc<Session>> {
         let mut all = Vec::with_capacity(self.sessions.len());
-        all.extend(self.sessions.iter().map(|s| Arc::clone(s.value())));
+        all.extend(self.sessions.iter().map(|s| Arc::clone(&s.session)));
         all
     }
 
@@ -108,26 +135,36 @@ impl Projection {
         self.by_user.clear();
     }
 
-    fn insert(&self, session: Session) {
-        self.insert_shared(Arc::new(session));
+    /// Adds a session that has just started, with `started` as its first history entry
+    /// when `history_depth` keeps any.
+    fn start(&self, session: Arc<Session>, history_depth: usize, started: &Step<'_>) {
+        let mut active = Active::new(session);
+        if history_depth > 0 {
+            active.history.push(history_depth, started);
+        }
+        self.sessions.insert(Arc::clone(&active.session.id), active);
     }
 
+    /// Adds a session restored from an image (its history starts empty).
     fn insert_shared(&self, session: Arc<Session>) {
-        self.sessions.insert(Arc::clone(&session.id), session);
+        self.sessions
+            .insert(Arc::clone(&session.id), Active::new(session));
     }
 
     /// Changes a session in place unless a reader still holds its current snapshot, in
     /// which case the reader keeps the old version (and its renderings) and the map gets
-    /// a new one. Either way the new version starts with no renderings.
-    fn update<R>(&self, id: &str, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+    /// a new one. Either way the new version starts with no renderings. `f` also gets the
+    /// session's history, to record the event that changed it.
+    fn update<R>(&self, id: &str, f: impl FnOnce(&mut Session, &mut Ring) -> R) -> Option<R> {
         let mut entry = self.sessions.get_mut(id)?;
-        let session = Arc::make_mut(entry.value_mut());
+        let Active { session, history } = entry.value_mut();
+        let session = Arc::make_mut(session);
         session.rendered.clear();
-        Some(f(session))
+        Some(f(session, history))
     }
 
     fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions.remove(id).map(|(_, s)| s)
+        self.sessions.remove(id).map(|(_, s)| s.session)
     }
 
     fn index_add(&self, user: &str, id: &SessionId) {

@@ -1,4 +1,4 @@
-//! What the fold tells observers: each event's fate (for traces and history) and each
+//! What the fold tells observers: each event's fate (for traces) and each
 //! change to an active session (for live streams and the change feed). Observers run on
 //! the fold's thread, so they must be quick and must never block.
 
@@ -37,7 +37,8 @@ impl StepResult {
 }
 
 /// A copy of a short string (an event id, an actor id) that needs no allocation up to
-/// 40 bytes: the fold and the history copy two per event, at a million events a second.
+/// 40 bytes: the fold copies two per event for a step observer, at a million events a
+/// second.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct ShortText(SmallVec<[u8; 40]>);
 

@@ -194,7 +194,7 @@ pub mod http {
             auth: Arc::new(Authenticator::new(&settings).expect("auth settings")),
             readiness,
             status: Arc::default(),
-            history: Arc::new(sessiond::history::History::new(0)),
+            history_depth: 0,
             hub: Arc::new(sessiond::live::ChangeHub::new(Arc::clone(&projection))),
             limits: Arc::default(),
             shutdown: Default::default(),

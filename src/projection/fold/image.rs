@@ -1,10 +1,10 @@
 //! The fold's complete state as plain data: taken for a snapshot, and given back to
 //! rebuild a fold (and its projection) that continues exactly where the first left off.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Book, FIXED, Fold, FoldConfig, FoldStats, Phase, Position, Stamp};
+use super::{AppliedIds, Book, Fold, FoldConfig, FoldStats, Phase, Position, Stamp};
 use crate::events::{Event, SessionId};
 use crate::projection::{Projection, Session};
 use crate::time::EventTime;
@@ -121,12 +121,12 @@ impl Fold {
                         .ok_or_else(|| ImageError::MissingTombstone(id.to_string()))?,
                 },
             };
-            let mut event_ids: Vec<u64> = book.event_ids.iter().copied().collect();
+            let mut event_ids = book.event_ids.to_vec();
             event_ids.sort_unstable();
             books.push(BookImage {
                 id: Arc::clone(id),
                 state,
-                positions: book.positions.clone(),
+                positions: book.positions.to_vec(),
                 event_ids,
                 last_event_at: book.last_event_at,
                 idle_key: book.idle_key,
@@ -161,8 +161,7 @@ impl Fold {
             if fold.books.contains_key(&id) {
                 return Err(RestoreError::DuplicateSession(id.to_string()));
             }
-            let mut event_ids = HashSet::with_capacity_and_hasher(b.event_ids.len(), FIXED);
-            event_ids.extend(b.event_ids);
+            let event_ids = AppliedIds::from_hashes(b.event_ids);
             let stamp: Option<Stamp> = b.modified_by_stamp;
             let mut owners = Vec::new();
             let phase = match b.state {
@@ -197,7 +196,7 @@ impl Fold {
                 id,
                 Book {
                     phase,
-                    positions: b.positions,
+                    positions: b.positions.into(),
                     event_ids,
                     last_event_at: b.last_event_at,
                     idle_key: b.idle_key,

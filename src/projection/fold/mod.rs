@@ -4,14 +4,19 @@
 //! give the same state and evict the same sessions at the same point.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
+mod applied_ids;
 mod image;
+
+use applied_ids::AppliedIds;
 
 pub use image::{BookImage, FoldImage, ImageError, RestoreError, SessionState};
 
@@ -121,11 +126,12 @@ impl FoldStats {
 struct Book {
     phase: Phase,
     /// The highest offset applied per stream: a record at or below it is a redelivery.
-    positions: Vec<Position>,
+    /// Kept in the book itself for a session's two topics, since every event reads it.
+    positions: SmallVec<[Position; 2]>,
     /// Hashes of the event ids applied (fixed-seed, so the same on every run): a 64-bit
     /// hash keeps this memory small; two distinct ids of one session colliding is a
     /// 2^-64 event per pair.
-    event_ids: HashSet<u64, FixedState>,
+    event_ids: AppliedIds,
     last_event_at: EventTime,
     /// The time this session is filed under in the idle order; `last_event_at` may have
     /// moved on since, which the expiry pass checks before evicting.
@@ -152,8 +158,8 @@ impl Book {
     fn new(at: EventTime, phase: Phase) -> Self {
         Self {
             phase,
-            positions: Vec::new(),
-            event_ids: HashSet::with_hasher(FIXED),
+            positions: SmallVec::new(),
+            event_ids: AppliedIds::default(),
             last_event_at: at,
             idle_key: at,
             modified_by_stamp: None,
@@ -197,6 +203,8 @@ pub struct Fold {
     observers: Observers,
     /// Cached from the observers, so the hot path asks a bool, not a list.
     wants_steps: bool,
+    /// Applied events kept per active session, beside it in the projection (0: none).
+    history_depth: usize,
 }
 
 /// The parts of an event a [`Step`] names, kept while the event itself is consumed.
@@ -249,7 +257,14 @@ impl Fold {
             stats: FoldStats::default(),
             observers: Observers::default(),
             wants_steps: false,
+            history_depth: 0,
         }
+    }
+
+    /// Keeps the last `depth` events applied to each active session from now on, for
+    /// [`Projection::history`] (0 keeps none).
+    pub fn keep_history(&mut self, depth: usize) {
+        self.history_depth = depth;
     }
 
     /// Adds an observer: it hears about every event and change from now on.
@@ -324,8 +339,9 @@ impl Fold {
         position: Position,
         meta: &mut Option<StepMeta>,
     ) -> StepResult {
-        let id = Arc::clone(&event.session_id);
-        let book = match self.books.entry(Arc::clone(&id)) {
+        // The id is shared only where it is kept: each count taken or dropped is an
+        // atomic write, at a million events a second.
+        let book = match self.books.entry(Arc::clone(&event.session_id)) {
             Entry::Occupied(entry) => {
                 // Observers hear the book's own id, the same `Arc` every time, so one that
                 // keys a map by it compares pointers, not strings.
@@ -355,15 +371,17 @@ impl Fold {
                 book.phase = Phase::Active;
                 book.last_event_at = event.occurred_at;
                 book.idle_key = event.occurred_at;
-                self.orphan_order.remove(&(since, Arc::clone(&id)));
-                self.idle_order.insert((event.occurred_at, Arc::clone(&id)));
-                self.start(event);
+                self.orphan_order
+                    .remove(&(since, Arc::clone(&event.session_id)));
+                self.idle_order
+                    .insert((event.occurred_at, Arc::clone(&event.session_id)));
+                self.start(event, position);
                 if let Some(meta) = meta.take() {
                     self.observers.step(&meta.step(StepResult::Started));
                 }
                 for (waiting_at, waiting) in buffered {
                     let meta = self.wants_steps.then(|| StepMeta::of(&waiting, waiting_at));
-                    let result = self.apply_active(waiting);
+                    let result = self.apply_active(waiting, waiting_at);
                     if let StepResult::Skipped(reason) = result {
                         *self.stats.skipped.entry(reason).or_default() += 1;
                     }
@@ -375,7 +393,8 @@ impl Fold {
             }
             (Phase::Pending { since, events }, _) => {
                 if events.is_empty() {
-                    self.orphan_order.insert((*since, Arc::clone(&id)));
+                    self.orphan_order
+                        .insert((*since, Arc::clone(&event.session_id)));
                 }
                 events.push((position, event));
                 StepResult::Buffered
@@ -383,13 +402,13 @@ impl Fold {
             (Phase::Active, EventKind::SessionStarted(_)) => {
                 StepResult::Skipped(SkipReason::Duplicate)
             }
-            (Phase::Active, _) => self.apply_active(event),
+            (Phase::Active, _) => self.apply_active(event, position),
             (Phase::Ended, _) => StepResult::Skipped(SkipReason::Late),
         }
     }
 
     /// Creates the session from its `SessionStarted`.
-    fn start(&mut self, event: Event) {
+    fn start(&mut self, event: Event, position: Position) {
         let Event {
             event_id,
             session_id,
@@ -398,6 +417,7 @@ impl Fold {
             actor_id,
             kind,
         } = event;
+        let kind_name = kind.name();
         let EventKind::SessionStarted(started) = kind else {
             return;
         };
@@ -406,15 +426,29 @@ impl Fold {
             let event_hash = event_id.as_ref().map_or(0, |e| FIXED.hash_one(e));
             book.modified_by_stamp = Some((occurred_at, event_hash, FIXED.hash_one(actor)));
         }
-        let session = new_session(
+        let session = Arc::new(new_session(
             Arc::clone(&session_id),
             occurred_at,
             account_id,
             actor_id,
             *started,
-        );
-        self.projection.insert(session);
-        self.reindex(&session_id);
+        ));
+        let first = Step {
+            position,
+            session_id: &session_id,
+            event_id: event_id.as_deref(),
+            // The session keeps the actor as its creator.
+            actor_id: session.created_by.as_deref(),
+            kind: kind_name,
+            occurred_at,
+            result: StepResult::Started,
+        };
+        self.projection
+            .start(Arc::clone(&session), self.history_depth, &first);
+        if let Some(book) = self.books.get_mut(&session_id) {
+            let owners = session.owners().into_iter().map(str::to_owned).collect();
+            reindex(&self.projection, book, &session_id, owners);
+        }
         if self.observers.wants_upserts() {
             self.announce(&session_id, &[]);
         }
@@ -429,7 +463,7 @@ impl Fold {
     }
 
     /// Applies an event to an active session (including one buffered before the start).
-    fn apply_active(&mut self, event: Event) -> StepResult {
+    fn apply_active(&mut self, event: Event, position: Position) -> StepResult {
         let Event {
             event_id,
             session_id,
@@ -440,6 +474,8 @@ impl Fold {
         } = event;
         let id = &session_id;
         let kind_index = kind.index();
+        let kind_name = kind.name();
+        let history_depth = self.history_depth;
         let changes_members = matches!(
             kind,
             EventKind::MemberJoined(_) | EventKind::MemberLeft { .. }
@@ -464,14 +500,32 @@ impl Fold {
             }
             _ => None,
         };
-        let change = self.projection.update(id, |s| {
+        let mut moved_owners = None;
+        let change = self.projection.update(id, |s, history| {
             let change = s.apply(occurred_at, kind);
-            if let Change::Updated(_) = change {
+            if let Change::Updated(fields) = change {
+                // Most member events leave the owners as they were.
+                if changes_members && !s.has_owners(&book.owners) {
+                    let owners = s.owners().into_iter().map(str::to_owned).collect();
+                    moved_owners = Some(owners);
+                }
                 s.last_modified_at = s.last_modified_at.max(occurred_at);
                 if let Some(actor) = new_actor
                     && s.last_modified_by.as_ref() != Some(actor)
                 {
                     s.last_modified_by = Some(actor.clone());
+                }
+                if history_depth > 0 {
+                    let step = Step {
+                        position,
+                        session_id: id,
+                        event_id: event_id.as_deref(),
+                        actor_id: actor_id.as_deref(),
+                        kind: kind_name,
+                        occurred_at,
+                        result: StepResult::Applied(fields),
+                    };
+                    history.push(history_depth, &step);
                 }
             }
             change
@@ -483,10 +537,9 @@ impl Fold {
                 }
                 book.last_event_at = book.last_event_at.max(occurred_at);
                 self.stats.applied_by_kind[kind_index] += 1;
-                let lost = if changes_members {
-                    self.reindex(id)
-                } else {
-                    Vec::new()
+                let lost = match moved_owners {
+                    Some(owners) => reindex(&self.projection, book, id, owners),
+                    None => Vec::new(),
                 };
                 if self.observers.wants_upserts() {
                     self.announce(id, &lost);
@@ -496,36 +549,6 @@ impl Fold {
             Some(Change::UnknownMember) => StepResult::Skipped(SkipReason::UnknownMember),
             None => StepResult::Skipped(SkipReason::Late),
         }
-    }
-
-    /// Brings the per-user index in line with the session's current owners; returns the
-    /// users who can no longer see it.
-    fn reindex(&mut self, id: &SessionId) -> Vec<String> {
-        let Some(book) = self.books.get_mut(id) else {
-            return Vec::new();
-        };
-        let session = self.projection.get(id);
-        let current = session.as_deref().map(Session::owners).unwrap_or_default();
-        // Most member events leave the owners as they were (both lists are sorted).
-        if current
-            .iter()
-            .copied()
-            .eq(book.owners.iter().map(String::as_str))
-        {
-            return Vec::new();
-        }
-        let owners: Vec<String> = current.into_iter().map(str::to_owned).collect();
-        for user in owners.iter().filter(|u| !book.owners.contains(u)) {
-            self.projection.index_add(user, id);
-        }
-        let lost: Vec<String> = std::mem::replace(&mut book.owners, owners)
-            .into_iter()
-            .filter(|u| !book.owners.contains(u))
-            .collect();
-        for user in &lost {
-            self.projection.index_remove(user, id);
-        }
-        lost
     }
 
     /// Takes a session out of the projection and leaves a tombstone.
@@ -541,8 +564,8 @@ impl Fold {
         }
         self.idle_order.remove(&(book.idle_key, Arc::clone(id)));
         book.phase = Phase::Ended;
-        book.positions = Vec::new();
-        book.event_ids = HashSet::with_hasher(FIXED);
+        book.positions = SmallVec::new();
+        book.event_ids = AppliedIds::default();
         book.modified_by_stamp = None;
         self.tombstone_order.insert((at, Arc::clone(id)));
         self.projection.remove(id);
@@ -617,6 +640,27 @@ impl Fold {
             self.stats.tombstones_expired += 1;
         }
     }
+}
+
+/// Brings the per-user index from the users in `book` to `owners` (the session's users
+/// now, sorted); returns the users who can no longer see it.
+fn reindex(
+    projection: &Projection,
+    book: &mut Book,
+    id: &SessionId,
+    owners: Vec<String>,
+) -> Vec<String> {
+    for user in owners.iter().filter(|u| !book.owners.contains(u)) {
+        projection.index_add(user, id);
+    }
+    let lost: Vec<String> = std::mem::replace(&mut book.owners, owners)
+        .into_iter()
+        .filter(|u| !book.owners.contains(u))
+        .collect();
+    for user in &lost {
+        projection.index_remove(user, id);
+    }
+    lost
 }
 
 fn first_before(

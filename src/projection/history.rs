@@ -1,15 +1,11 @@
 //! The last events applied to each active session, with where they came from and what
-//! they changed: what `GET /sessions/{id}/history` shows an operator. Kept by a fold
-//! observer, bounded per session, dropped when the session ends.
+//! they changed: what `GET /sessions/{id}/history` shows an operator. Kept beside the
+//! session in the projection, so the fold records an event in the same map access that
+//! applies it; bounded per session, and gone when the session ends.
 
-use std::sync::Arc;
-
-use dashmap::DashMap;
-use foldhash::fast::RandomState;
 use smallvec::SmallVec;
 
-use crate::events::SessionId;
-use crate::projection::{FoldObserver, Position, Step, StepResult};
+use super::{Position, Step, StepResult};
 use crate::time::EventTime;
 
 /// One applied event.
@@ -107,13 +103,14 @@ impl Slot {
 /// overwritten once all are in use. Recording an event allocates nothing once the
 /// session's slots exist (the fold records about a million a second).
 #[derive(Debug, Default)]
-struct Ring {
+pub(crate) struct Ring {
     slots: Vec<Slot>,
     oldest: usize,
 }
 
 impl Ring {
-    fn push(&mut self, depth: usize, step: &Step<'_>) {
+    /// Keeps `step` as the newest of at most `depth` entries.
+    pub(crate) fn push(&mut self, depth: usize, step: &Step<'_>) {
         if self.slots.len() < depth {
             if self.slots.len() == self.slots.capacity() {
                 // A short session keeps a few slots; one that goes on gets the rest at once.
@@ -131,85 +128,19 @@ impl Ring {
         }
     }
 
-    /// Oldest first.
-    fn entries(&self) -> Vec<HistoryEntry> {
+    /// The entries, oldest first.
+    pub(crate) fn entries(&self) -> Vec<HistoryEntry> {
         let (newer, older) = self.slots.split_at(self.oldest);
         older.iter().chain(newer).map(Slot::entry).collect()
     }
 }
 
-/// The recent history of every active session.
-#[derive(Debug)]
-pub struct History {
-    depth: usize,
-    sessions: DashMap<SessionId, Ring, RandomState>,
-}
-
-impl History {
-    /// Keeps the last `depth` applied events per session (0 keeps none).
-    pub fn new(depth: usize) -> Self {
-        Self {
-            depth,
-            sessions: DashMap::default(),
-        }
-    }
-
-    /// The session's last applied events, oldest first; `None` if it is not active (or
-    /// history is off).
-    pub fn of(&self, id: &str) -> Option<Vec<HistoryEntry>> {
-        self.sessions.get(id).map(|ring| ring.entries())
-    }
-
-    /// How many events are kept per session.
-    pub fn depth(&self) -> usize {
-        self.depth
-    }
-
-    /// An observer that records into this history, for the fold.
-    pub fn recorder(self: &Arc<Self>) -> Box<dyn FoldObserver> {
-        Box::new(Recorder(Arc::clone(self)))
-    }
-
-    fn record(&self, step: &Step<'_>) {
-        // A session restored from a snapshot has no history yet: it starts now. Its key
-        // is the fold's own id, so finding it again compares pointers.
-        let mut ring = match self.sessions.get_mut(step.session_id) {
-            Some(ring) => ring,
-            None => self
-                .sessions
-                .entry(Arc::clone(step.session_id))
-                .or_default(),
-        };
-        ring.push(self.depth, step);
-    }
-}
-
-struct Recorder(Arc<History>);
-
-impl FoldObserver for Recorder {
-    fn wants_steps(&self) -> bool {
-        self.0.depth > 0
-    }
-
-    fn wants_removals(&self) -> bool {
-        self.0.depth > 0
-    }
-
-    fn step(&mut self, step: &Step<'_>) {
-        // Only what changed an active session; ends remove the history below.
-        if matches!(step.result, StepResult::Started | StepResult::Applied(_)) {
-            self.0.record(step);
-        }
-    }
-
-    fn removed(&mut self, id: &str, _owners: &[String]) {
-        self.0.sessions.remove(id);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::events::SessionId;
     use crate::projection::Fields;
 
     fn step<'a>(
@@ -237,8 +168,7 @@ mod tests {
         // Depths below, at and above the slots a new session starts with; ids short enough
         // to sit in a slot and long enough to spill (slots are reused either way).
         for depth in [1, 3, 4, 8] {
-            let history = Arc::new(History::new(depth));
-            let mut recorder = history.recorder();
+            let mut ring = Ring::default();
             let id: SessionId = Arc::from("S-1");
             let ids: Vec<String> = (0..20)
                 .map(|n| "é".repeat(n % 4) + &n.to_string())
@@ -248,8 +178,8 @@ mod tests {
                 .collect();
             for n in 0..20 {
                 let event_id = (n % 5 != 4).then_some(ids[n].as_str());
-                recorder.step(&step(&id, n as i64, event_id, actors[n].as_deref()));
-                let entries = history.of("S-1").unwrap();
+                ring.push(depth, &step(&id, n as i64, event_id, actors[n].as_deref()));
+                let entries = ring.entries();
                 assert_eq!(entries.len(), (n + 1).min(depth));
                 for (k, entry) in entries.iter().enumerate() {
                     let m = n + 1 - entries.len() + k;
@@ -259,8 +189,6 @@ mod tests {
                     assert_eq!(entry.actor_id.as_deref(), actors[m].as_deref());
                 }
             }
-            recorder.removed("S-1", &[]);
-            assert!(history.of("S-1").is_none());
         }
     }
 }
