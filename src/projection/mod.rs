@@ -174,7 +174,10 @@ impl Projection {
             None => self.by_user.entry(Box::from(user)).or_default(),
         };
         let hash = id_hash(id);
-        if !ids.iter().any(|e| e.hash == hash && e.id == *id) {
+        if !ids
+            .iter()
+            .any(|e| e.hash == hash && (Arc::ptr_eq(&e.id, id) || e.id == *id))
+        {
             ids.push(Indexed {
                 hash,
                 id: Arc::clone(id),
@@ -182,11 +185,13 @@ impl Projection {
         }
     }
 
-    fn index_remove(&self, user: &str, id: &str) {
+    fn index_remove(&self, user: &str, id: &SessionId) {
         let emptied = match self.by_user.get_mut(user) {
             Some(mut ids) => {
                 let hash = id_hash(id);
-                ids.retain(|e| e.hash != hash || &*e.id != id);
+                // The fold files and removes a session under one shared id, so its text is
+                // compared (read from elsewhere in memory) only if that ever differs.
+                ids.retain(|e| e.hash != hash || !(Arc::ptr_eq(&e.id, id) || e.id == *id));
                 ids.is_empty()
             }
             None => false,

@@ -335,16 +335,17 @@ impl Fold {
     /// that waited for this one follow it, so observers hear of the start first.
     fn route(
         &mut self,
-        event: Event,
+        mut event: Event,
         position: Position,
         meta: &mut Option<StepMeta>,
     ) -> StepResult {
-        // The id is shared only where it is kept: each count taken or dropped is an
-        // atomic write, at a million events a second.
         let book = match self.books.entry(Arc::clone(&event.session_id)) {
             Entry::Occupied(entry) => {
-                // Observers hear the book's own id, the same `Arc` every time, so one that
-                // keys a map by it compares pointers, not strings.
+                // From here on the event carries the book's own id, so everything that
+                // keeps the id (the session, the per-user index, the expiry orders) shares
+                // one copy of it, and observers hear the same `Arc` every time: a map
+                // keyed by it compares pointers, not strings.
+                event.session_id = Arc::clone(entry.key());
                 if let Some(meta) = meta.as_mut() {
                     meta.session_id = Arc::clone(entry.key());
                 }
