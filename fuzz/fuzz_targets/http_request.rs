@@ -79,6 +79,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let projection = Arc::new(Projection::new());
         let mut fold = Fold::new(FoldConfig::default(), Arc::clone(&projection));
+        fold.keep_history(8);
         let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo.jsonl");
         sessiond::ingest::event_log::load_file(std::path::Path::new(demo), &mut fold)
             .expect("examples/demo.jsonl");
@@ -99,7 +100,7 @@ fn fixture() -> &'static Fixture {
             auth: Arc::new(Authenticator::new(&settings).expect("auth settings")),
             readiness,
             status: Arc::default(),
-            history: Arc::new(sessiond::history::History::new(8)),
+            history_depth: 8,
             hub: Arc::new(sessiond::live::ChangeHub::new(Arc::clone(&projection))),
             limits: Arc::new(UserLimits::new(limits)),
             shutdown: Default::default(),
