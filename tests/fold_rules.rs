@@ -254,10 +254,39 @@ fn ended_sessions_leave_and_late_events_do_not_resurrect_them() {
     );
     assert!(f.projection().get("S-1").is_none());
     assert_eq!(f.fold.tombstone_count(), 1);
+    assert_eq!(f.fold.session_phase("S-1"), "ended");
+    // A fold restored from an image keeps the tombstone.
+    let image = f.fold.image().unwrap();
+    let mut restored = Fold::restore(
+        FoldConfig::default(),
+        Arc::new(Projection::new()),
+        image.clone(),
+    )
+    .unwrap();
+    assert_eq!(restored.image().unwrap(), image);
+    assert_eq!(
+        restored.apply(
+            event(&line(
+                "e6",
+                "S-1",
+                "2026-11-24T09:01:03Z",
+                r#""logAppended":{"message":"x"}"#
+            )),
+            Position {
+                stream: 0,
+                offset: 99
+            }
+        ),
+        Outcome::Skipped(SkipReason::Late)
+    );
     // The tombstone is forgotten once the watermark passes the retention window.
     f.feed(&started("e5", "S-2", "2026-11-24T09:12:00Z", "U-1"));
     assert_eq!(f.fold.tombstone_count(), 0);
     assert_eq!(f.fold.stats().tombstones_expired, 1);
+    assert_eq!(
+        f.fold.session_phase("S-1"),
+        "unknown: no event of it was folded"
+    );
 }
 
 #[test]

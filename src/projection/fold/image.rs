@@ -103,7 +103,22 @@ impl Fold {
         let mut ended_at: HashMap<&str, EventTime, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(self.tombstone_order.len(), Default::default());
         ended_at.extend(self.tombstone_order.iter().map(|(at, id)| (&**id, *at)));
-        let mut books = Vec::with_capacity(self.books.len());
+        let mut books = Vec::with_capacity(self.books.len() + self.tombstones.len());
+        for id in &self.tombstones {
+            let at = *ended_at
+                .get(&**id)
+                .ok_or_else(|| ImageError::MissingTombstone(id.to_string()))?;
+            books.push(BookImage {
+                id: Arc::clone(id),
+                state: SessionState::Ended { at },
+                positions: Vec::new(),
+                event_ids: Vec::new(),
+                // Not used once a session has ended; its end time stands in.
+                last_event_at: at,
+                idle_key: at,
+                modified_by_stamp: None,
+            });
+        }
         for (id, book) in &self.books {
             let state = match &book.phase {
                 Phase::Active => SessionState::Active(
@@ -114,11 +129,6 @@ impl Fold {
                 Phase::Pending { since, events } => SessionState::Pending {
                     since: *since,
                     events: events.clone(),
-                },
-                Phase::Ended => SessionState::Ended {
-                    at: *ended_at
-                        .get(&**id)
-                        .ok_or_else(|| ImageError::MissingTombstone(id.to_string()))?,
                 },
             };
             let mut event_ids = book.event_ids.to_vec();
@@ -158,7 +168,7 @@ impl Fold {
         let (mut idle, mut orphans, mut tombstones) = (Vec::new(), Vec::new(), Vec::new());
         for b in image.books {
             let id = Arc::clone(&b.id);
-            if fold.books.contains_key(&id) {
+            if fold.books.contains_key(&id) || fold.tombstones.contains(&id) {
                 return Err(RestoreError::DuplicateSession(id.to_string()));
             }
             let event_ids = AppliedIds::from_hashes(b.event_ids);
@@ -189,7 +199,8 @@ impl Fold {
                 }
                 SessionState::Ended { at } => {
                     tombstones.push((at, Arc::clone(&id)));
-                    Phase::Ended
+                    fold.tombstones.insert(id);
+                    continue;
                 }
             };
             fold.books.insert(

@@ -4,7 +4,7 @@
 //! give the same state and evict the same sessions at the same point.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
@@ -121,7 +121,7 @@ impl FoldStats {
     }
 }
 
-/// The fold's bookkeeping for one session, private to the writer.
+/// The fold's bookkeeping for one active or pending session, private to the writer.
 #[derive(Debug)]
 struct Book {
     phase: Phase,
@@ -150,8 +150,6 @@ enum Phase {
         events: Vec<(Position, Event)>,
     },
     Active,
-    /// A tombstone: the session ended or was evicted; late events are dropped.
-    Ended,
 }
 
 impl Book {
@@ -191,6 +189,10 @@ pub struct Fold {
     config: FoldConfig,
     projection: Arc<Projection>,
     books: HashMap<SessionId, Book, foldhash::fast::RandomState>,
+    /// Sessions that ended or were evicted (tombstones): late events for them are dropped.
+    /// Kept apart from the books since they are most of the sessions a fold remembers and
+    /// need nothing but their id (the time they ended is in `tombstone_order`).
+    tombstones: HashSet<SessionId, foldhash::fast::RandomState>,
     watermark: Option<EventTime>,
     /// The watermark at which expiry next runs.
     next_expiry: EventTime,
@@ -249,6 +251,7 @@ impl Fold {
             config,
             projection,
             books: HashMap::default(),
+            tombstones: HashSet::default(),
             watermark: None,
             next_expiry: EventTime(i64::MIN),
             idle_order: BTreeSet::new(),
@@ -293,7 +296,7 @@ impl Fold {
         match self.books.get(id).map(|b| &b.phase) {
             Some(Phase::Active) => "active",
             Some(Phase::Pending { .. }) => "pending: waiting for SessionStarted",
-            Some(Phase::Ended) => "ended",
+            None if self.tombstones.contains(id) => "ended",
             None => "unknown: no event of it was folded",
         }
     }
@@ -351,6 +354,9 @@ impl Fold {
                 }
                 entry.into_mut()
             }
+            Entry::Vacant(_) if self.tombstones.contains(&event.session_id) => {
+                return StepResult::Skipped(SkipReason::Late);
+            }
             Entry::Vacant(entry) => entry.insert(Book::new(
                 event.occurred_at,
                 Phase::Pending {
@@ -359,9 +365,6 @@ impl Fold {
                 },
             )),
         };
-        if matches!(book.phase, Phase::Ended) {
-            return StepResult::Skipped(SkipReason::Late);
-        }
         if !book.remember(&event, position) {
             return StepResult::Skipped(SkipReason::Duplicate);
         }
@@ -404,7 +407,6 @@ impl Fold {
                 StepResult::Skipped(SkipReason::Duplicate)
             }
             (Phase::Active, _) => self.apply_active(event, position),
-            (Phase::Ended, _) => StepResult::Skipped(SkipReason::Late),
         }
     }
 
@@ -554,20 +556,18 @@ impl Fold {
 
     /// Takes a session out of the projection and leaves a tombstone.
     fn end(&mut self, id: &SessionId, at: EventTime) {
-        let Some(book) = self.books.get_mut(id) else {
+        let Some((id, book)) = self.books.remove_entry(id) else {
             return;
         };
+        let id = &id;
         // The index goes first so that no reader finds an id whose session is gone
         // and then, worse, a session it no longer owns.
-        let owners = std::mem::take(&mut book.owners);
+        let owners = book.owners;
         for user in &owners {
             self.projection.index_remove(user, id);
         }
         self.idle_order.remove(&(book.idle_key, Arc::clone(id)));
-        book.phase = Phase::Ended;
-        book.positions = SmallVec::new();
-        book.event_ids = AppliedIds::default();
-        book.modified_by_stamp = None;
+        self.tombstones.insert(Arc::clone(id));
         self.tombstone_order.insert((at, Arc::clone(id)));
         self.projection.remove(id);
         if self.observers.wants_removals() {
@@ -637,7 +637,7 @@ impl Fold {
         let tombstone_cutoff = before(self.config.tombstone_retention);
         while let Some((at, id)) = first_before(&self.tombstone_order, tombstone_cutoff) {
             self.tombstone_order.remove(&(at, Arc::clone(&id)));
-            self.books.remove(&id);
+            self.tombstones.remove(&id);
             self.stats.tombstones_expired += 1;
         }
     }
