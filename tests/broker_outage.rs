@@ -74,8 +74,7 @@ fn wait(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_outage_is_reported_and_survived() {
-    let dir = std::env::temp_dir().join(format!("sessiond-outage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::work_dir("outage");
     let mut broker = Broker::start_durable(&dir);
     let (calls, members) = unique_topics("outage");
     broker.create_topics(&[&calls, &members], 2).await;

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -208,14 +208,12 @@ fn applied_total(state: &serde_json::Value) -> u64 {
 /// A broker with fresh call and member topics (2 partitions), the `--topics` value, a
 /// checkpoint topic name and a work directory; and `sessiond simulate` producing about
 /// 12 s of traffic from 30 agents.
-async fn setup(test: &str) -> (Broker, String, String, PathBuf, KillOnDrop) {
+async fn setup(test: &str) -> (Broker, String, String, common::WorkDir, KillOnDrop) {
     let broker = Broker::start();
     let (calls, members) = unique_topics(test);
     broker.create_topics(&[&calls, &members], 2).await;
     let topics = format!("{calls},{members}");
-    let work = std::env::temp_dir().join(format!("sessiond-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = common::work_dir(test);
     let simulator = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_sessiond"))
             .args([

@@ -291,8 +291,7 @@ fn the_dashboard_shows_a_new_session_live_in_chromium() {
     };
     runtime.block_on(produce(&broker, &topics, &existing_sessions()));
 
-    let dir = std::env::temp_dir().join(format!("sessiond-dashboard-{}", std::process::id()));
-    fs::create_dir_all(&dir).expect("temp dir");
+    let dir = common::work_dir("dashboard");
     let server_stderr = dir.join("sessiond.stderr");
     let port = free_port();
     let mut server = KillOnDrop(

@@ -198,9 +198,7 @@ async fn a_fleet_behind_nginx_survives_a_kill_and_empty_disk_restarts() {
     let topics = format!("{calls},{members}");
     let checkpoints = format!("{calls}.checkpoints");
     let brokers = broker.brokers.clone();
-    let work = std::env::temp_dir().join(format!("sessiond-fleet-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = common::work_dir("fleet");
 
     // About 40 s of traffic: 12 agents, 60 events a second.
     let mut simulator = KillOnDrop(

@@ -468,7 +468,8 @@ async fn a_partition_whose_first_records_were_deleted_is_reported_at_start() {
         .await
         .expect("records deleted");
 
-    let log = std::env::temp_dir().join(format!("sessiond-retention-{}.log", std::process::id()));
+    let work = common::work_dir("retention");
+    let log = work.join("sessiond.log");
     let port = common::broker::free_port();
     let mut child = common::KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))

@@ -13,8 +13,7 @@ const DEMO: &str = include_str!("../examples/demo.jsonl");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_what_the_service_did() {
-    let dir = std::env::temp_dir().join(format!("sessiond-metrics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::work_dir("metrics");
     let log = dir.join("events.jsonl");
     let unknown_kind =
         r#"{"sessionId":"S-x","occurredAt":"2026-11-24T09:00:00Z","sessionTeleported":{}}"#;

@@ -12,12 +12,12 @@ use sessiond::time::EventTime;
 const DEMO_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo.jsonl");
 const SECRET: &str = "replay-secret";
 
-fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sessiond-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// `contents` as the file `name` in a scratch directory, removed with the returned guard.
+fn temp_file(name: &str, contents: &str) -> (common::WorkDir, std::path::PathBuf) {
+    let dir = common::work_dir("replay");
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
-    path
+    (dir, path)
 }
 
 /// Every endpoint id the file mentions: the users whose responses are compared.
@@ -56,7 +56,7 @@ fn replay_until_equals_serving_the_file_cut_there() {
     let until = "2026-11-24T10:15:00Z";
     let cut_log = cut(&demo, EventTime::parse_rfc3339(until).unwrap());
     assert!(cut_log.lines().count() < demo.lines().count());
-    let cut_path = temp_file("cut.jsonl", &cut_log);
+    let (_dir, cut_path) = temp_file("cut.jsonl", &cut_log);
 
     let (ok, replayed, stderr) = run_sessiond(&[
         "replay", "--events", DEMO_PATH, "--until", until, "--digest",
@@ -144,7 +144,7 @@ fn trace_shows_each_event_and_why_skipped_ones_were_skipped() {
         "{not json".to_owned(),
     ]
     .join("\n");
-    let path = temp_file("trace.jsonl", &log);
+    let (_dir, path) = temp_file("trace.jsonl", &log);
     let file = path.to_str().unwrap();
 
     let (ok, out, stderr) = run_sessiond(&["replay", "--events", file, "--trace"]);

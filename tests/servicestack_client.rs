@@ -11,7 +11,7 @@ use common::{KillOnDrop, http_get_full};
 
 use std::fs::{self, File};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -119,30 +119,6 @@ fn event_log() -> Vec<String> {
     ]
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "sessiond-servicestack-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&path).expect("create temp dir");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| format!("<could not read {}: {e}>", path.display()))
 }
@@ -231,13 +207,13 @@ fn servicestack_json_service_client_reads_active_sessions() {
             .display()
     );
 
-    let dir = TempDir::new();
-    let events = dir.0.join("events.jsonl");
+    let dir = common::work_dir("servicestack");
+    let events = dir.join("events.jsonl");
     fs::write(&events, event_log().join("\n") + "\n").expect("write event log");
 
     let port = common::broker::free_port();
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let server_stderr = dir.0.join("sessiond.stderr");
+    let server_stderr = dir.join("sessiond.stderr");
     let mut server = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_sessiond"))
             .arg("serve")
@@ -253,8 +229,8 @@ fn servicestack_json_service_client_reads_active_sessions() {
     );
     wait_ready(&mut server, addr, &server_stderr);
 
-    let client_out = dir.0.join("node.stdout");
-    let client_err = dir.0.join("node.stderr");
+    let client_out = dir.join("node.stdout");
+    let client_err = dir.join("node.stderr");
     let mut node = KillOnDrop(
         Command::new("node")
             .arg(client_dir.join("client.test.mjs"))

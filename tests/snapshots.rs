@@ -56,14 +56,11 @@ fn start_replica(brokers: &str, topics: &str, dir: &Path, log: &Path) -> (KillOn
 
 /// A broker with fresh call and member topics (2 partitions), the `--topics` value, and
 /// an empty work directory.
-async fn setup(test: &str) -> (Broker, String, PathBuf) {
+async fn setup(test: &str) -> (Broker, String, common::WorkDir) {
     let broker = Broker::start();
     let (calls, members) = unique_topics(test);
     broker.create_topics(&[&calls, &members], 2).await;
-    let work = std::env::temp_dir().join(format!("sessiond-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    (broker, format!("{calls},{members}"), work)
+    (broker, format!("{calls},{members}"), common::work_dir(test))
 }
 
 fn admin_state(port: u16) -> Option<serde_json::Value> {
@@ -387,10 +384,8 @@ async fn replay_until_reads_up_to_the_timestamp_index_and_equals_the_file() {
             &start.to_api_string(),
         ]);
         assert!(ok, "{err}");
-        let dump = std::env::temp_dir().join(format!(
-            "sessiond-replay-lookup-{}.jsonl",
-            std::process::id()
-        ));
+        let work = common::work_dir("replay-lookup");
+        let dump = work.join("dump.jsonl");
         let (ok, lines, err) = run_sessiond(&["dump", "--brokers", &brokers, "--topics", &topics]);
         assert!(ok, "{err}");
         std::fs::write(&dump, &lines).unwrap();
@@ -854,9 +849,7 @@ async fn transactions_apply_when_committed_and_their_markers_do_not_hold_readine
         members: members.clone(),
     };
     let brokers = broker.brokers.clone();
-    let work = std::env::temp_dir().join(format!("sessiond-transactions-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = common::work_dir("transactions");
     tokio::task::spawn_blocking(move || {
         let producer: BaseProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &brokers)
@@ -991,9 +984,7 @@ async fn a_leader_killed_while_traffic_flows_loses_nothing() {
     // The feed's own topic, replicated (serve would create it with one replica).
     cluster.create_compacted_topic(&changes, 3).await;
     let topics = format!("{calls},{members}");
-    let work = std::env::temp_dir().join(format!("sessiond-failover-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
+    let work = common::work_dir("failover");
     eprintln!(
         "cluster {} started in {started_in:?}, topics ready at {:?}; node RSS {:?} KiB",
         cluster.bootstrap,

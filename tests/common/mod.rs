@@ -378,3 +378,40 @@ pub mod change_feed {
         (table, records, tombstones)
     }
 }
+
+/// A test's scratch directory (`sessiond-{name}-…` in the system's temp dir), removed
+/// when the test ends; kept, and its path printed, when the test fails, for its logs.
+pub struct WorkDir(tempfile::TempDir);
+
+/// Makes a fresh scratch directory for `name`.
+pub fn work_dir(name: &str) -> WorkDir {
+    WorkDir(
+        tempfile::Builder::new()
+            .prefix(&format!("sessiond-{name}-"))
+            .tempdir()
+            .expect("a scratch directory"),
+    )
+}
+
+impl std::ops::Deref for WorkDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::path::Path> for WorkDir {
+    fn as_ref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("kept {} for the failed test", self.0.path().display());
+        }
+    }
+}
