@@ -46,7 +46,8 @@ def client(token):
 with urllib.request.urlopen(f"{URL}/types/python") as r:
     content_type = r.headers["Content-Type"]
     source = r.read().decode("utf-8")
-path = os.path.join(tempfile.mkdtemp(prefix="sessiond-py-"), "dtos.py")
+dtos_dir = tempfile.TemporaryDirectory(prefix="sessiond-py-")
+path = os.path.join(dtos_dir.name, "dtos.py")
 with open(path, "w", encoding="utf-8") as f:
     f.write(source)
 spec = importlib.util.spec_from_file_location("dtos", path)
@@ -123,4 +124,5 @@ check(
 )
 
 print(f"{passed} passed, {failed} failed")
+dtos_dir.cleanup()
 sys.exit(1 if failed else 0)
