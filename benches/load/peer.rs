@@ -63,6 +63,13 @@ type Sessions = BTreeMap<String, serde_json::Value>;
 /// Every user's answer.
 type Shown = BTreeMap<String, Sessions>;
 
+/// How long a restarted peer takes to serve `user` exactly `expected` again; stops it.
+fn restart(mut proc: Process, user: &str, expected: &BTreeSet<String>) -> Duration {
+    let took = proc.wait(|p| p.ids(user).as_ref() == Some(expected));
+    proc.stop();
+    took
+}
+
 /// Each user's active session ids.
 fn ids_by_user(shown: &Shown) -> BTreeMap<String, BTreeSet<String>> {
     shown
@@ -164,12 +171,10 @@ fn main() {
             .1
             .len();
         proc.stop();
-        let mut proc = sessiond("sessiond-2", &snapshots);
-        s.restart = proc.wait(|p| p.ids(&busiest).as_ref() == Some(&expected));
-        proc.stop();
-        let mut proc = sessiond("sessiond-3", &run.work.join("no-snapshots"));
-        s.restart_empty = proc.wait(|p| p.ids(&busiest).as_ref() == Some(&expected));
-        proc.stop();
+        let empty = run.work.join("no-snapshots");
+        let back = |name: &str, dir: &Path| restart(sessiond(name, dir), &busiest, &expected);
+        s.restart = back("sessiond-2", &snapshots);
+        s.restart_empty = back("sessiond-3", &empty);
     }
 
     // Kafka Streams.
@@ -224,12 +229,10 @@ fn main() {
     k.rss_after_reads = proc.rss_kib();
     k.response_bytes = proc.get(&path, None).expect("read").1.len();
     proc.stop();
-    let mut proc = streams("streams-2", &state);
-    k.restart = proc.wait(|p| p.ids(&busiest).as_ref() == Some(&expected));
-    proc.stop();
-    let mut proc = streams("streams-3", &run.work.join("streams-state-empty"));
-    k.restart_empty = proc.wait(|p| p.ids(&busiest).as_ref() == Some(&expected));
-    proc.stop();
+    let empty = run.work.join("streams-state-empty");
+    let back = |name: &str, dir: &Path| restart(streams(name, dir), &busiest, &expected);
+    k.restart = back("streams-2", &state);
+    k.restart_empty = back("streams-3", &empty);
 
     let mut summary = summary(
         &run,
